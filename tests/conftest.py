@@ -1,0 +1,132 @@
+"""Shared test fixtures: a private Airflow home, and both sandboxes over real HTTP on loopback.
+
+The sandboxes run once per test session in a subprocess (``python -m include.sandbox serve``) on
+free ports; each test that asks for ``qbo_sandbox`` or ``intacct_sandbox`` gets them reset to an
+empty (or seeded) state, with faults cleared and counters zeroed. Connections reach the hooks as
+``AIRFLOW_CONN_*`` environment values, exactly as in a deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_TEST_HOME = ROOT / ".airflow" / "pytest"
+os.environ.setdefault("AIRFLOW_HOME", str(_TEST_HOME))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+for _p in (str(ROOT), str(ROOT / "plugins")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import requests  # noqa: E402
+
+from include.sandbox.connections import airflow_connections  # noqa: E402
+
+
+@dataclass
+class Sandbox:
+    """A running sandbox: its ``sandbox.json`` section plus admin helpers."""
+
+    system: str
+    info: dict[str, Any]
+
+    @property
+    def admin(self) -> str:
+        return self.info["admin_url"]
+
+    def reset(self, snapshot: Path | None = None) -> None:
+        r = requests.post(f"{self.admin}/reset", json={"snapshot": str(snapshot) if snapshot else None}, timeout=120)
+        r.raise_for_status()
+
+    def faults(self, *rules: dict[str, Any]) -> None:
+        requests.put(f"{self.admin}/faults", json={"rules": list(rules)}, timeout=10).raise_for_status()
+
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.admin}/faults", timeout=10).raise_for_status()
+
+    def counters(self) -> dict[str, Any]:
+        return requests.get(f"{self.admin}/counters", timeout=10).json()
+
+    def reset_counters(self) -> None:
+        requests.post(f"{self.admin}/counters/reset", timeout=10).raise_for_status()
+
+    def log(self, since: int = 0) -> list[dict[str, Any]]:
+        return requests.get(f"{self.admin}/log", params={"since": since}, timeout=10).json()
+
+    def advance_clock(self, seconds: float) -> None:
+        requests.post(f"{self.admin}/clock", json={"advance_seconds": seconds}, timeout=10).raise_for_status()
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        r = requests.patch(f"{self.admin}/config", json=changes, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+
+def _start_sandboxes(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    info_path = state_dir / "sandbox.json"
+    info_path.unlink(missing_ok=True)
+    log = open(state_dir / "sandbox.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "include.sandbox", "serve", "--system", "both", "--state-dir", str(state_dir)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not info_path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"sandboxes did not start; see {state_dir / 'sandbox.log'}")
+        time.sleep(0.05)
+    time.sleep(0.05)  # the file is complete once it exists (written before serving); let sockets accept
+    return proc, json.loads(info_path.read_text())
+
+
+@pytest.fixture(scope="session")
+def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sandbox]]:
+    proc, info = _start_sandboxes(tmp_path_factory.mktemp("sandbox"))
+    conns = airflow_connections(info, state_db=tmp_path_factory.mktemp("state") / "qbo_intacct_state.db")
+    saved = {k: os.environ.get(k) for k in (f"AIRFLOW_CONN_{c.upper()}" for c in conns)}
+    for conn_id, conn in conns.items():
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
+    try:
+        yield {name: Sandbox(name, section) for name, section in info.items()}
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def qbo_sandbox(sandboxes: dict[str, Sandbox]) -> Sandbox:
+    sb = sandboxes["qbo"]
+    sb.reset()
+    return sb
+
+
+@pytest.fixture
+def intacct_sandbox(sandboxes: dict[str, Sandbox]) -> Sandbox:
+    sb = sandboxes["intacct"]
+    sb.reset()
+    return sb
