@@ -130,3 +130,25 @@ def intacct_sandbox(sandboxes: dict[str, Sandbox]) -> Sandbox:
     sb = sandboxes["intacct"]
     sb.reset()
     return sb
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata DB (SQLite) in the git-ignored test home, for ``dag.test()``."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )
+    return home
+
+
+def airflow_cli_env(**overrides: str) -> dict[str, str]:
+    """Environment for an ``airflow`` CLI subprocess: the test home, our folders, current connections."""
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "plugins"), env.get("PYTHONPATH", "")])
+    env.update(overrides)
+    return env

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
 FAULT_KINDS = frozenset({"429", "500", "503", "latency", "reset", "lost_response"})
@@ -341,7 +341,9 @@ def admin_router(runtime: SandboxRuntime) -> APIRouter:
     return router
 
 
-ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[..., Awaitable[None]]], Awaitable[None]]
+ASGIApp = Callable[
+    [dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[..., Awaitable[None]]], Awaitable[None]
+]
 
 
 def _abort_connection(send: Callable[..., Awaitable[None]]) -> None:

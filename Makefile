@@ -1,0 +1,42 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything else is here for engineers.
+# All state (venv, Airflow home, sandboxes, staging) stays inside the checkout and is git-ignored.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint format airflow bench clean
+
+install: $(STAMP)
+
+# Reinstalls only when a requirements file or pyproject.toml changed (a no-op otherwise).
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check uv
+	@$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.txt -r requirements-dev.txt -e .
+	@touch $(STAMP)
+	@echo "installed into $(VENV)"
+
+demo: install
+	@$(PY) -m include.demo run
+
+test: install
+	@$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+format: install
+	@$(VENV)/bin/ruff format .
+	@$(VENV)/bin/ruff check --fix .
+
+airflow: install
+	@$(PY) -m include.demo airflow
+
+bench: install
+	@$(PY) -m pytest -m slow tests/bench -q -s $(PYTEST_ARGS)
+
+clean:
+	rm -rf .airflow .run .bench

@@ -1,0 +1,77 @@
+"""Health checks behind ``qbo_intacct_healthcheck``: can we reach, authenticate and read both systems?
+
+Each check returns a :class:`CheckResult` or raises :class:`HealthCheckError` whose message names the
+Airflow connection and the cause ("wrong password", "unknown realm", ...) and never includes a
+secret, so a data engineer can fix the connection from the message alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class HealthCheckError(Exception):
+    """A check failed; the message names the connection (or file) and the cause."""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    target: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        facts = ", ".join(f"{k}: {v}" for k, v in self.facts.items())
+        return [f"{self.name} ({self.target}): OK" + (f" - {facts}" if facts else "")]
+
+
+def check_quickbooks(conn_id: str = "quickbooks_default") -> CheckResult:
+    """Authenticate (token refresh), then read CompanyInfo and Preferences."""
+    from qbo_intacct.hooks.quickbooks import QuickBooksHook
+
+    hook = QuickBooksHook(quickbooks_conn_id=conn_id)
+    ok, message = hook.test_connection()
+    if not ok:
+        raise HealthCheckError(f"QuickBooks connection '{conn_id}': {message}")
+    info = hook.company_info()
+    prefs = hook.preferences()
+    currency = prefs.get("CurrencyPrefs", {})
+    accounting = prefs.get("AccountingInfoPrefs", {})
+    return CheckResult(
+        "QuickBooks Online",
+        conn_id,
+        {
+            "company": info.get("CompanyName"),
+            "home currency": (currency.get("HomeCurrency") or {}).get("value"),
+            "multicurrency": currency.get("MultiCurrencyEnabled"),
+            "books closed through": accounting.get("BookCloseDate") or "not set",
+        },
+    )
+
+
+def check_intacct(conn_id: str = "intacct_default") -> CheckResult:
+    """Authenticate (API session), then list the entities with their base currencies."""
+    from qbo_intacct.hooks.intacct import IntacctHook
+
+    hook = IntacctHook(intacct_conn_id=conn_id)
+    ok, message = hook.test_connection()
+    if not ok:
+        raise HealthCheckError(f"Intacct connection '{conn_id}': {message}")
+    entities = hook.entities()
+    listed = ", ".join(f"{e.get('LOCATIONID')} ({e.get('CURRENCY')})" for e in entities) or "none (single entity)"
+    return CheckResult("Sage Intacct", conn_id, {"entities": listed})
+
+
+def check_mapping_workbook(path: Path) -> CheckResult:
+    """The finance workbook opens and its tables are well formed (targets are checked by each flow)."""
+    if not path.exists():
+        raise HealthCheckError(f"Mapping workbook '{path}': file not found (Variable qbo_intacct_mapping_workbook)")
+    from qbo_intacct.mappings.loader import load_mappings
+
+    try:
+        mappings = load_mappings(path)
+    except Exception as exc:  # the loader's report names sheet, row and column
+        raise HealthCheckError(f"Mapping workbook '{path.name}': {exc}") from exc
+    return CheckResult("Mapping workbook", path.name, mappings.describe())

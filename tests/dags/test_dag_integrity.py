@@ -1,0 +1,68 @@
+"""Every DAG file parses, is cheap to parse, and follows the deployment's conventions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
+POOLS = set(json.loads((ROOT / "include" / "pools.json").read_text())) | {"default_pool"}
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"), known_pools=POOLS)
+
+
+def test_dag_files_have_no_import_errors(dagbag) -> None:
+    assert dagbag.import_errors == {}
+
+
+def test_every_dag_file_defines_one_product_dag(dagbag) -> None:
+    assert len(dagbag.dags) == len(DAG_FILES)
+    assert all(dag_id.startswith("qbo_intacct_") for dag_id in dagbag.dags)
+
+
+@pytest.mark.parametrize("dag_id", [f.stem for f in DAG_FILES])
+def test_dag_has_owner_tags_retries_and_docs(dagbag, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    assert dag.default_args.get("owner") == "qbo_intacct"
+    assert "qbo_intacct" in dag.tags
+    assert dag.default_args.get("retries", 0) >= 2
+    assert dag.doc_md
+    assert len(dag.doc_md.strip()) > 80
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+
+
+@pytest.mark.parametrize("dag_id", [f.stem for f in DAG_FILES])
+def test_dag_uses_only_pools_the_deployment_creates(dagbag, dag_id: str) -> None:
+    used = {task.pool for task in dagbag.dags[dag_id].tasks}
+    assert used <= POOLS, f"unknown pools {used - POOLS}: add them to include/pools.json"
+
+
+_IMPORT_PROBE = """
+import json, runpy, sys, time
+import airflow.sdk, pendulum
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+started = time.perf_counter()
+runpy.run_path(sys.argv[3])
+print(json.dumps({"seconds": time.perf_counter() - started, "gx": "great_expectations" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=[f.stem for f in DAG_FILES])
+def test_dag_file_imports_in_under_two_seconds(dag_file: Path) -> None:
+    """Heavy imports (GX, hooks, pandas work) belong inside tasks, not at parse time."""
+    argv = [sys.executable, "-c", _IMPORT_PROBE, str(ROOT), str(ROOT / "plugins"), str(dag_file)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT)
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    assert probe["seconds"] < 2.0, f"{dag_file.name} took {probe['seconds']:.2f} s to import"
+    assert not probe["gx"], "Great Expectations must be imported inside tasks only"
