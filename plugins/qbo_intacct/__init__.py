@@ -62,7 +62,9 @@ def get_provider_info() -> dict[str, Any]:
                     "company_id": _text("Company ID", "The Intacct company id."),
                     "entity_id": _text("Default entity", "Entity (LOCATIONENTITY id) to act in; empty = top level."),
                     "endpoint_url": _text("Endpoint override", "Leave empty for api.intacct.com."),
-                    "timezone": _text("Company timezone", "IANA name, e.g. America/Los_Angeles (WHENMODIFIED has none)."),
+                    "timezone": _text(
+                        "Company timezone", "IANA name, e.g. America/Los_Angeles (WHENMODIFIED has none)."
+                    ),
                 },
             },
         ],
