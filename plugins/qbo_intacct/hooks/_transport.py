@@ -25,9 +25,9 @@ Public API
 ``parse_retry_after(value) -> float | None``
     Reads a ``Retry-After`` header: delta-seconds or an HTTP date. ``None`` if absent or unreadable.
 
-``RateLimit(requests_per_minute, max_concurrent, name="requests")`` (frozen dataclass)
-    One budget: at most ``requests_per_minute`` starts in any sliding 60 s window and at most
-    ``max_concurrent`` in flight.
+``RateLimit(requests_per_minute, max_concurrent, name="requests", window_seconds=60.0)`` (frozen dataclass)
+    One budget: at most ``requests_per_minute`` starts in any sliding window of ``window_seconds``
+    (60 s unless you model e.g. a per-second limit) and at most ``max_concurrent`` in flight.
 
 ``RateLimiter(limits: Sequence[RateLimit], *, clock=time.monotonic, sleep=time.sleep)``
     Thread-safe. ``with limiter.slot(): ...`` blocks until every budget has room, counts the start,
@@ -182,9 +182,10 @@ class RateLimit:
     requests_per_minute: int
     max_concurrent: int
     name: str = "requests"
+    window_seconds: float = _WINDOW_SECONDS
 
     def __post_init__(self) -> None:
-        if self.requests_per_minute < 1 or self.max_concurrent < 1:
+        if self.requests_per_minute < 1 or self.max_concurrent < 1 or self.window_seconds <= 0:
             raise ValueError(f"rate limit {self.name!r} needs positive requests_per_minute and max_concurrent")
 
 
@@ -198,10 +199,11 @@ class _Budget:
 
     def wait_needed(self, now: float) -> float | None:
         """0 if a start is allowed now; seconds until the window frees a start; None if only concurrency blocks."""
-        while self.starts and now - self.starts[0] >= _WINDOW_SECONDS:
+        window = self.limit.window_seconds
+        while self.starts and now - self.starts[0] >= window:
             self.starts.popleft()
         if len(self.starts) >= self.limit.requests_per_minute:
-            return _WINDOW_SECONDS - (now - self.starts[0])
+            return window - (now - self.starts[0])
         if self.in_flight >= self.limit.max_concurrent:
             return None
         return 0.0

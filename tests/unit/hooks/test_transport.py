@@ -234,3 +234,12 @@ def test_http_error_retryability_follows_status() -> None:
 @pytest.mark.parametrize(("status", "retryable"), [(429, True), (500, True), (504, True), (400, False), (401, False)])
 def test_status_retryability(status: int, retryable: bool) -> None:
     assert is_retryable_status(status) is retryable
+
+
+def test_limiter_honours_a_short_window_for_per_second_budgets() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter([RateLimit(2, 10, name="per_second", window_seconds=1.0)], clock=clock, sleep=clock.sleep)
+    for _ in range(2):
+        limiter.acquire(("per_second",))
+        limiter.release(("per_second",))
+    assert limiter.acquire(("per_second",)) == pytest.approx(1.0)
