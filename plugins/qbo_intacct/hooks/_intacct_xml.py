@@ -122,7 +122,9 @@ class IntacctFunctionError(IntacctError):
         errors: Sequence[ErrorDetail] = (),
     ) -> None:
         detail = " / ".join(p for p in (description, description2, correction) if p)
-        super().__init__(f"Intacct error {errorno}: {detail}" if detail else f"Intacct error {errorno}", record_key=record_key)
+        super().__init__(
+            f"Intacct error {errorno}: {detail}" if detail else f"Intacct error {errorno}", record_key=record_key
+        )
         self.errorno = errorno
         self.description = description
         self.description2 = description2
@@ -188,7 +190,17 @@ GENERIC_FUNCTIONS = frozenset(
     {"create", "update", "delete", "read", "readByName", "readByQuery", "readMore", "query", "lookup", "inspect"}
 )
 READ_FUNCTIONS = frozenset(
-    {"read", "readByName", "readByQuery", "readMore", "query", "lookup", "inspect", "getAPISession", "readEntityDetails"}
+    {
+        "read",
+        "readByName",
+        "readByQuery",
+        "readMore",
+        "query",
+        "lookup",
+        "inspect",
+        "getAPISession",
+        "readEntityDetails",
+    }
 )
 _ELEMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 # XML 1.0 Char production minus what expat would turn into something else: no C0 controls except
@@ -233,7 +245,9 @@ def _render_scalar(value: Any, ctx: _RenderContext, field_path: str) -> Any:
         try:
             return format_datetime(value, ctx.tz)
         except IntacctValueError as exc:
-            raise IntacctValueError(f"{field_path}: {exc.message}", record_key=ctx.record_key, field_name=field_path) from None
+            raise IntacctValueError(
+                f"{field_path}: {exc.message}", record_key=ctx.record_key, field_name=field_path
+            ) from None
     if isinstance(value, date):
         if ctx.legacy:
             return {"year": f"{value.year:04d}", "month": f"{value.month:02d}", "day": f"{value.day:02d}"}
