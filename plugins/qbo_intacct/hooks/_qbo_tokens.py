@@ -1,0 +1,395 @@
+"""Where QuickBooks OAuth tokens live between tasks: an encrypted row in the state database.
+
+Why this exists. Intuit rotates the refresh token: each refresh may return a new one, and the old one
+then stops working (``invalid_grant``). Airflow 3 tasks cannot write connections, so the rotated token
+cannot go back into ``quickbooks_default``; peers that kept it in a local config file lost it and
+needed a manual re-authorisation every day or two (airbyte #7296, #49842). So:
+
+* **Where.** Table ``qbo_oauth_tokens`` in the database of the Airflow connection
+  ``qbo_intacct_state`` (conn type ``sqlite`` with ``host`` = file path, or ``postgres``), the same
+  database as the sync ledger. Without that connection: ``$AIRFLOW_HOME/qbo_intacct_state.db``.
+  One row per ``(client_id, realm_id)``.
+* **Encrypted at rest.** Refresh and access tokens are Fernet-encrypted with a key derived by
+  HKDF-SHA256 from the connection's client secret plus Airflow's ``[core] fernet_key`` (every key in
+  it, so an Airflow key rotation keeps old rows readable). A stolen database file alone is useless.
+  If the client secret changes, old rows cannot be decrypted and the store falls back to the
+  connection's refresh token (logged as a warning, without values).
+* **Admin re-authorisation wins.** The row keeps an HMAC fingerprint of the connection's initial
+  refresh token. When an admin pastes a new refresh token into the connection, the fingerprint
+  differs and the row is reset from the connection.
+* **One refresh at a time, across processes.** Refresh happens inside a database lock
+  (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``SELECT ... FOR UPDATE``). After taking the lock the row is
+  re-read: if another worker already refreshed (the access token differs from the one that just
+  failed, and is not near expiry) that token is used and no refresh token is spent. Two workers
+  therefore never present the same refresh token.
+* **Masked.** Every token read or minted is registered with Airflow's log masker.
+
+Residual risk, documented rather than hidden: if the token endpoint rotates the refresh token and
+the reply is then lost (network fault), the new token is unknown to us and the next refresh fails
+with ``invalid_grant``; an admin must re-authorise. Intuit does not document a grace period.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from qbo_intacct.hooks._transport import mask_secret
+
+log = logging.getLogger(__name__)
+
+STATE_CONN_ID = "qbo_intacct_state"
+FALLBACK_DB_NAME = "qbo_intacct_state.db"
+#: Refresh this long before the access token's stated expiry, so a token never dies mid-request.
+EXPIRY_SKEW_SECONDS = 300.0
+#: Warn when the refresh token itself has less than this left (Intuit: 100 days rolling, 5 years hard).
+REFRESH_EXPIRY_WARNING_SECONDS = 14 * 24 * 3600.0
+_HKDF_SALT = b"qbo_intacct.qbo_tokens.v1"
+
+_metadata = MetaData()
+tokens_table = Table(
+    "qbo_oauth_tokens",
+    _metadata,
+    Column("client_id", String(255), primary_key=True),
+    Column("realm_id", String(64), primary_key=True),
+    Column("refresh_token_enc", Text, nullable=False),
+    Column("access_token_enc", Text, nullable=True),
+    Column("access_expires_at", Float, nullable=True),
+    Column("refresh_expires_at", Float, nullable=True),
+    Column("seed_fingerprint", String(64), nullable=False),
+    Column("refreshed_at", Float, nullable=True),
+    Column("refresh_count", Integer, nullable=False, default=0),
+)
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What the token endpoint returned. Times are seconds from now, as Intuit sends them."""
+
+    access_token: str
+    expires_in: float
+    refresh_token: str
+    refresh_expires_in: float | None = None
+
+    def __repr__(self) -> str:  # never let a token reach a log through repr()
+        return f"TokenGrant(expires_in={self.expires_in}, refresh_expires_in={self.refresh_expires_in})"
+
+
+#: Spends a refresh token and returns the grant; raises on ``invalid_grant`` and transport failure.
+Refresher = Callable[[str], TokenGrant]
+
+
+# --------------------------------------------------------------------------------------------------
+# Database location
+# --------------------------------------------------------------------------------------------------
+
+
+def state_database_url() -> str:
+    """SQLAlchemy URL of the state database, from the ``qbo_intacct_state`` connection or the fallback."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(STATE_CONN_ID)
+    except AirflowNotFoundException:
+        home = Path(os.environ.get("AIRFLOW_HOME", str(Path.home() / "airflow")))
+        home.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{home / FALLBACK_DB_NAME}"
+    return url_from_connection(
+        conn.conn_type, host=conn.host, login=conn.login, password=conn.password, port=conn.port, schema=conn.schema
+    )
+
+
+def url_from_connection(
+    conn_type: str | None,
+    *,
+    host: str | None,
+    login: str | None = None,
+    password: str | None = None,
+    port: int | None = None,
+    schema: str | None = None,
+) -> str:
+    """Build the SQLAlchemy URL for a sqlite (host = file path) or postgres Airflow connection."""
+    from sqlalchemy.engine import URL
+
+    kind = (conn_type or "").lower()
+    if kind == "sqlite":
+        if not host:
+            raise ValueError(f"connection {STATE_CONN_ID!r} (sqlite) needs host = the database file path")
+        return f"sqlite:///{host}"
+    if kind in ("postgres", "postgresql"):
+        return URL.create(
+            "postgresql+psycopg2", username=login, password=password, host=host, port=port, database=schema
+        ).render_as_string(hide_password=False)
+    raise ValueError(f"connection {STATE_CONN_ID!r} has conn_type {conn_type!r}; use sqlite or postgres")
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def engine_for(url: str) -> Engine:
+    """One engine per URL per process; SQLite waits up to 60 s for a lock held by another worker."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            connect_args: dict[str, Any] = {"timeout": 60} if url.startswith("sqlite") else {}
+            engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not url.startswith("sqlite"))
+            _ENGINES[url] = engine
+        return engine
+
+
+def _ensure_table(engine: Engine) -> None:
+    try:
+        _metadata.create_all(engine, tables=[tokens_table], checkfirst=True)
+    except DBAPIError:
+        # Two workers racing to create the table: the loser's CREATE fails; the table now exists.
+        _metadata.create_all(engine, tables=[tokens_table], checkfirst=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Encryption
+# --------------------------------------------------------------------------------------------------
+
+
+def _airflow_fernet_keys() -> list[str]:
+    try:
+        from airflow.configuration import conf
+
+        raw = conf.get("core", "fernet_key", fallback="") or ""
+    except Exception:  # Airflow config unreadable: the client secret alone still protects the tokens
+        raw = ""
+    return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def _derive_key(client_secret: str, client_id: str, realm_id: str, airflow_key: str) -> bytes:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=f"{client_id}|{realm_id}".encode())
+    return hkdf.derive(client_secret.encode() + b"|" + airflow_key.encode())
+
+
+# --------------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    refresh_token: str
+    access_token: str | None
+    access_expires_at: float | None
+    refresh_expires_at: float | None
+    seed_fingerprint: str
+
+
+class QboTokenStore:
+    """Durable, encrypted, cross-process-serialised OAuth tokens for one (client id, realm)."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        client_id: str,
+        client_secret: str,
+        realm_id: str,
+        seed_refresh_token: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not (client_id and client_secret and realm_id and seed_refresh_token):
+            raise ValueError("client id, client secret, realm id and an initial refresh token are all required")
+        self._engine = engine
+        self._client_id = client_id
+        self._realm_id = realm_id
+        self._seed_refresh_token = seed_refresh_token
+        self._clock = clock
+        keys = [_derive_key(client_secret, client_id, realm_id, k) for k in (_airflow_fernet_keys() or [""])]
+        self._fernet = MultiFernet([Fernet(base64.urlsafe_b64encode(k)) for k in keys])
+        self._seed_fingerprint = hmac.new(keys[0], seed_refresh_token.encode(), hashlib.sha256).hexdigest()
+        self._is_sqlite = engine.dialect.name == "sqlite"
+        self._cached_access: tuple[str, float] | None = None
+        self._local_lock = threading.Lock()
+        mask_secret(client_secret)
+        mask_secret(seed_refresh_token)
+        _ensure_table(engine)
+
+    # -- public ------------------------------------------------------------------------------------
+
+    def access_token(self, refresher: Refresher) -> str:
+        """A usable access token: the cached one, the stored one, or a fresh one (under the lock)."""
+        now = self._clock()
+        cached = self._cached_access
+        if cached is not None and cached[1] - EXPIRY_SKEW_SECONDS > now:
+            return cached[0]
+        with self._engine.connect() as conn:
+            row = self._read(conn, for_update=False)
+        if (
+            row is not None
+            and row.seed_fingerprint == self._seed_fingerprint
+            and row.access_token
+            and (row.access_expires_at or 0) - EXPIRY_SKEW_SECONDS > now
+        ):
+            self._cached_access = (row.access_token, row.access_expires_at or 0)
+            return row.access_token
+        return self.refresh(refresher, stale_access_token=None)
+
+    def refresh(self, refresher: Refresher, *, stale_access_token: str | None) -> str:
+        """Refresh under the cross-process lock, unless another worker already replaced ``stale_access_token``.
+
+        Pass the access token that just got a 401 as ``stale_access_token``; ``None`` means "no usable
+        token yet" (first use, or expired by our own clock).
+        """
+        with self._local_lock, self._locked() as conn:
+            row = self._reconciled_row(conn)
+            now = self._clock()
+            if (
+                row.access_token
+                and row.access_token != stale_access_token
+                and (row.access_expires_at or 0) - EXPIRY_SKEW_SECONDS > now
+            ):
+                self._cached_access = (row.access_token, row.access_expires_at or 0)
+                return row.access_token
+            grant = refresher(row.refresh_token)
+            mask_secret(grant.access_token)
+            mask_secret(grant.refresh_token)
+            now = self._clock()
+            access_expires_at = now + float(grant.expires_in)
+            refresh_expires_at = now + float(grant.refresh_expires_in) if grant.refresh_expires_in else None
+            conn.execute(
+                update(tokens_table)
+                .where(tokens_table.c.client_id == self._client_id, tokens_table.c.realm_id == self._realm_id)
+                .values(
+                    refresh_token_enc=self._encrypt(grant.refresh_token),
+                    access_token_enc=self._encrypt(grant.access_token),
+                    access_expires_at=access_expires_at,
+                    refresh_expires_at=refresh_expires_at,
+                    refreshed_at=now,
+                    refresh_count=tokens_table.c.refresh_count + 1,
+                )
+            )
+            self._cached_access = (grant.access_token, access_expires_at)
+            if refresh_expires_at is not None and refresh_expires_at - now < REFRESH_EXPIRY_WARNING_SECONDS:
+                log.warning(
+                    "QuickBooks refresh token for realm %s expires in %.0f days: re-authorise the app soon",
+                    self._realm_id,
+                    (refresh_expires_at - now) / 86400,
+                )
+            return grant.access_token
+
+    def forget_cached_access_token(self) -> None:
+        self._cached_access = None
+
+    def stored_refresh_token(self) -> str | None:
+        """The current refresh token (decrypted). For tests and the admin CLI; never log it."""
+        with self._engine.connect() as conn:
+            row = self._read(conn, for_update=False)
+        return row.refresh_token if row is not None and row.seed_fingerprint == self._seed_fingerprint else None
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            if self._is_sqlite:
+                # pysqlite would otherwise start a deferred transaction lazily; we need the write lock
+                # up front so the re-read below already sees any other worker's refresh.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+            else:
+                with conn.begin():
+                    yield conn
+
+    def _where(self) -> Any:
+        return (tokens_table.c.client_id == self._client_id) & (tokens_table.c.realm_id == self._realm_id)
+
+    def _read(self, conn: Connection, *, for_update: bool) -> _Row | None:
+        statement = select(tokens_table).where(self._where())
+        if for_update and not self._is_sqlite:
+            statement = statement.with_for_update()
+        record = conn.execute(statement).mappings().first()
+        if record is None:
+            return None
+        try:
+            refresh_token = self._decrypt(record["refresh_token_enc"])
+            access_token = self._decrypt(record["access_token_enc"]) if record["access_token_enc"] else None
+        except InvalidToken:
+            log.warning(
+                "QuickBooks token row for realm %s cannot be decrypted (client secret or Airflow fernet key "
+                "changed); falling back to the connection's refresh token",
+                self._realm_id,
+            )
+            return _Row("", None, None, None, seed_fingerprint="undecryptable")
+        mask_secret(refresh_token)
+        mask_secret(access_token)
+        return _Row(
+            refresh_token=refresh_token,
+            access_token=access_token,
+            access_expires_at=record["access_expires_at"],
+            refresh_expires_at=record["refresh_expires_at"],
+            seed_fingerprint=record["seed_fingerprint"],
+        )
+
+    def _reconciled_row(self, conn: Connection) -> _Row:
+        """The locked row, created or reset from the connection when it is missing or re-authorised."""
+        if not self._is_sqlite:
+            # Make sure a row exists to lock; a concurrent insert by another worker is fine.
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(
+                pg_insert(tokens_table)
+                .values(**self._seed_values())
+                .on_conflict_do_nothing(index_elements=["client_id", "realm_id"])
+            )
+        row = self._read(conn, for_update=True)
+        if row is not None and row.seed_fingerprint == self._seed_fingerprint:
+            return row
+        if row is None:
+            conn.execute(tokens_table.insert().values(**self._seed_values()))
+        else:
+            if row.seed_fingerprint != "undecryptable":
+                log.info(
+                    "QuickBooks connection for realm %s was re-authorised; using its refresh token", self._realm_id
+                )
+            conn.execute(update(tokens_table).where(self._where()).values(**self._seed_values()))
+        self._cached_access = None
+        return _Row(self._seed_refresh_token, None, None, None, self._seed_fingerprint)
+
+    def _seed_values(self) -> dict[str, Any]:
+        return {
+            "client_id": self._client_id,
+            "realm_id": self._realm_id,
+            "refresh_token_enc": self._encrypt(self._seed_refresh_token),
+            "access_token_enc": None,
+            "access_expires_at": None,
+            "refresh_expires_at": None,
+            "seed_fingerprint": self._seed_fingerprint,
+            "refreshed_at": None,
+            "refresh_count": 0,
+        }
+
+    def _encrypt(self, value: str) -> str:
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def _decrypt(self, value: str) -> str:
+        return self._fernet.decrypt(value.encode()).decode()

@@ -1,0 +1,950 @@
+"""QuickBooks Online Accounting API v3 hook: OAuth2, paging, idempotent writes, throttling, typed faults.
+
+The hook knows the API and nothing about accounting. Records cross the boundary as plain dicts in
+QuickBooks' own field names with money as ``Decimal`` (JSON is parsed with ``parse_float=Decimal``
+and Decimals are written back as exact JSON numbers; a ``float`` in a request body is refused).
+
+Connection ``quickbooks_default`` (conn type ``quickbooks``): login = client id, password = client
+secret; extra ``realm_id``, ``environment`` (``production``/``sandbox``), ``base_url`` and
+``token_url`` (overrides, e.g. the local sandbox), ``refresh_token`` (the initial one), and
+``minor_version`` (default 75, Intuit's minimum since Aug 2025).
+
+What a finance reader must know
+-------------------------------
+* **Every write is idempotent.** Each create/update/delete/void carries the caller's ``requestid``,
+  and the hook keeps that same id across its own retries. QuickBooks answers a repeated id with the
+  original response instead of doing the work twice, so a retry after a lost reply cannot create a
+  second invoice. Callers must derive the id from the record (e.g. ``"inv-sync:US:1042"``), never
+  from the clock.
+* **Rotated refresh tokens** are kept encrypted in the state database (see ``_qbo_tokens``), because
+  Airflow 3 tasks cannot write connections. Paste a new refresh token into the connection to
+  re-authorise; the connection's value then wins.
+* **Throttling.** A process-wide limiter keeps each realm under 500 requests/min (we aim at 475),
+  10 in flight and 40 batch calls/min, so the server should not need to say 429. If it does (other
+  processes or apps share the realm), the hook waits (``Retry-After`` if sent, else
+  ``throttle_wait_seconds``, Intuit says 60 s) and retries; 5xx, timeouts and resets back off
+  exponentially with full jitter.
+* **Validation faults are not retried.** They raise :class:`QuickBooksFault` with the code,
+  message, detail, element and the caller's record key, so an operator can fix the row.
+* **Logs** carry method, endpoint, status, ``intuit_tid``, fault code, record key and attempt; never
+  request or response bodies, amounts, or tokens.
+
+Choices where Intuit's documentation is silent (api-facts.md, "NOT FOUND"):
+* 429 body and ``Retry-After``: not documented; we honour ``Retry-After`` when present, else wait
+  ``throttle_wait_seconds`` (jittered between 50% and 100% so workers do not return together).
+* HTTP status for 5010: not documented; we look for a ``Fault`` on any status (Intuit sends faults
+  with 200 or 400) and treat 5010 as a non-retryable fault except inside :meth:`upsert`.
+* Batch size: docs say 30 (limits page) and 10 (batch page); we chunk at 30.
+* Delete response: ``{"<Entity>": {"status": "Deleted", "Id": ...}}``; the inner object is returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import quote
+
+import requests
+from airflow.sdk import BaseHook
+
+from qbo_intacct.hooks._qbo_tokens import QboTokenStore, TokenGrant, engine_for, state_database_url
+from qbo_intacct.hooks._transport import (
+    ApiError,
+    RateLimit,
+    RateLimiter,
+    RetryPolicy,
+    is_retryable_exception,
+    limiter_for,
+    mask_secret,
+    parse_retry_after,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PRODUCTION_BASE_URL = "https://quickbooks.api.intuit.com/v3"
+SANDBOX_BASE_URL = "https://sandbox-quickbooks.api.intuit.com/v3"
+TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"  # noqa: S105 - a URL, not a secret
+DEFAULT_MINOR_VERSION = 75
+
+MAX_PAGE_SIZE = 1000
+MAX_BATCH_ITEMS = 30
+MAX_REQUEST_ID = 50
+MAX_BATCH_REQUEST_ID = 36
+MAX_BATCH_ITEM_ID = 10
+CDC_MAX_OBJECTS = 1000
+CDC_LOOKBACK = timedelta(days=30)
+STALE_OBJECT_CODE = "5010"
+
+#: Name-list entities return only active rows unless the query asks for inactive ones too.
+NAME_LIST_ENTITIES = frozenset(
+    {"Account", "Customer", "Vendor", "Employee", "Item", "Class", "Department", "Term", "PaymentMethod", "TaxCode"}
+)
+#: Entities voided through ``operation=update&include=void`` (Invoice uses ``operation=void``).
+VOID_BY_UPDATE = frozenset({"Payment", "SalesReceipt", "BillPayment"})
+
+_ENTITY_NAME = re.compile(r"^[A-Z][A-Za-z]{1,40}$")
+_SECRET_KWARGS = ("client_secret", "refresh_token", "access_token", "password", "token")
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------------
+
+
+class QuickBooksError(ApiError):
+    """Any QuickBooks failure. ``retryable`` tells a task-level retry policy whether trying later can help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        record_key: str | None = None,
+        status: int | None = None,
+        intuit_tid: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message, record_key=record_key)
+        self.status = status
+        self.intuit_tid = intuit_tid
+        self.retryable = retryable
+
+
+class QuickBooksAuthError(QuickBooksError):
+    """Credentials rejected (401 after a refresh, or ``invalid_grant``/``invalid_client`` on refresh).
+
+    Fix: re-authorise the app and paste the new refresh token into the connection.
+    """
+
+
+class QuickBooksFault(QuickBooksError):  # noqa: N818 - the contract name; "Fault" is Intuit's word
+    """A QuickBooks ``Fault`` (validation, stale object, business rule): not retried by the hook."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        detail: str | None = None,
+        element: str | None = None,
+        record_key: str | None = None,
+        *,
+        fault_type: str | None = None,
+        status: int | None = None,
+        intuit_tid: str | None = None,
+    ) -> None:
+        text = f"QuickBooks fault {code}: {message}"
+        if element:
+            text += f" (field {element})"
+        if detail:
+            text += f": {detail}"
+        super().__init__(text, record_key=record_key, status=status, intuit_tid=intuit_tid, retryable=False)
+        self.code = code
+        self.fault_message = message
+        self.detail = detail
+        self.element = element
+        self.fault_type = fault_type
+
+
+# --------------------------------------------------------------------------------------------------
+# Batch records
+# --------------------------------------------------------------------------------------------------
+
+BatchOperation = Literal["create", "update", "delete", "void"]
+
+
+@dataclass(frozen=True)
+class QboBatchItem:
+    """One write in a batch. ``body`` is the entity object (``Id``/``SyncToken`` for update/delete/void)."""
+
+    operation: BatchOperation
+    entity: str
+    body: Mapping[str, Any]
+    record_key: str | None = None
+
+
+@dataclass(frozen=True)
+class QboBatchResult:
+    """The outcome of one :class:`QboBatchItem`, in the same position as the item."""
+
+    record_key: str | None
+    entity: str
+    operation: str
+    object: dict[str, Any] | None = None
+    fault: QuickBooksFault | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.fault is None
+
+
+@dataclass
+class _Response:
+    status: int
+    body: dict[str, Any]
+    intuit_tid: str | None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------------
+# JSON with exact decimals
+# --------------------------------------------------------------------------------------------------
+
+
+def _encode_json(value: Any, path: str = "$") -> str:
+    """Serialise a request body; Decimals become exact JSON numbers, floats are refused (money is never float)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{path}: {value} is not a finite number")
+        return format(value, "f")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise TypeError(f"{path}: float in a QuickBooks request body; pass Decimal (money is never float)")
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime | date):
+        return json.dumps(value.isoformat())
+    if isinstance(value, Mapping):
+        parts = [f"{json.dumps(str(k), ensure_ascii=False)}:{_encode_json(v, f'{path}.{k}')}" for k, v in value.items()]
+        return "{" + ",".join(parts) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode_json(v, f"{path}[{i}]") for i, v in enumerate(value)) + "]"
+    raise TypeError(f"{path}: cannot send {type(value).__name__} to QuickBooks")
+
+
+def _decode_json(text: str) -> dict[str, Any]:
+    parsed = json.loads(text, parse_float=Decimal)
+    return parsed if isinstance(parsed, dict) else {"value": parsed}
+
+
+def _quote_literal(value: str) -> str:
+    """A QuickBooks query string literal: single quotes, apostrophes escaped with a backslash."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _qbo_timestamp(moment: datetime) -> str:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("QuickBooks change windows need timezone-aware datetimes (QBO stores offsets)")
+    return moment.isoformat(timespec="seconds")
+
+
+def derived_request_id(request_id: str, suffix: str, *, limit: int = MAX_REQUEST_ID) -> str:
+    """A deterministic child id (same input -> same id) that fits Intuit's length limit."""
+    candidate = f"{request_id}-{suffix}"
+    if len(candidate) <= limit:
+        return candidate
+    digest = hashlib.sha256(candidate.encode()).hexdigest()
+    return digest[:limit]
+
+
+def _check_request_id(request_id: str, *, limit: int = MAX_REQUEST_ID) -> str:
+    if not request_id or len(request_id) > limit:
+        raise ValueError(f"requestid must be 1-{limit} characters (got {len(request_id or '')})")
+    return request_id
+
+
+def _check_entity(entity: str) -> str:
+    if not _ENTITY_NAME.match(entity):
+        raise ValueError(f"{entity!r} is not a QuickBooks entity name (e.g. 'Invoice', 'Customer')")
+    return entity
+
+
+# --------------------------------------------------------------------------------------------------
+# The hook
+# --------------------------------------------------------------------------------------------------
+
+
+class QuickBooksHook(BaseHook):
+    """QuickBooks Online Accounting API v3 for one realm (company), through an Airflow connection."""
+
+    conn_name_attr = "quickbooks_conn_id"
+    default_conn_name = "quickbooks_default"
+    conn_type = "quickbooks"
+    hook_name = "QuickBooks Online"
+
+    #: Below Intuit's 500/min so clock skew between our window and theirs never tips us over.
+    DEFAULT_REQUESTS_PER_MINUTE: ClassVar[int] = 475
+    DEFAULT_MAX_CONCURRENT: ClassVar[int] = 10
+    DEFAULT_BATCH_PER_MINUTE: ClassVar[int] = 40
+
+    def __init__(
+        self,
+        *,
+        quickbooks_conn_id: str = default_conn_name,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        batch_per_minute: int = DEFAULT_BATCH_PER_MINUTE,
+        throttle_wait_seconds: float = 60.0,
+        backoff_base_seconds: float = 0.5,
+        backoff_cap_seconds: float = 30.0,
+        max_retry_seconds: float = 300.0,
+        **kwargs: Any,
+    ) -> None:
+        for name in _SECRET_KWARGS:
+            if name in kwargs:
+                kwargs.pop(name)
+                warnings.warn(
+                    f"QuickBooksHook ignores the {name!r} argument: secrets come from the connection",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        super().__init__(**kwargs)
+        self.quickbooks_conn_id = quickbooks_conn_id
+        self.timeout = timeout
+        self.retry_policy = RetryPolicy(
+            max_attempts=max(1, max_retries + 1),
+            base=backoff_base_seconds,
+            cap=backoff_cap_seconds,
+            max_total=max_retry_seconds,
+        )
+        self.rate_limits = (
+            RateLimit(requests_per_minute, max_concurrent, name="requests"),
+            RateLimit(batch_per_minute, max_concurrent, name="batch"),
+        )
+        self.throttle_wait_seconds = throttle_wait_seconds
+        #: 429 responses the hook absorbed (waited and retried); for run statistics.
+        self.throttled_responses = 0
+        self.requests_sent = 0
+
+    # -- connection --------------------------------------------------------------------------------
+
+    @cached_property
+    def _settings(self) -> dict[str, Any]:
+        conn = self.get_connection(self.quickbooks_conn_id)
+        extra = conn.extra_dejson
+        client_id, client_secret = conn.login or "", conn.password or ""
+        realm_id = str(extra.get("realm_id") or "")
+        refresh_token = extra.get("refresh_token") or ""
+        missing = [
+            name
+            for name, value in (
+                ("login (client id)", client_id),
+                ("password (client secret)", client_secret),
+                ("extra.realm_id", realm_id),
+                ("extra.refresh_token", refresh_token),
+            )
+            if not value
+        ]
+        if missing:
+            raise QuickBooksAuthError(f"connection {self.quickbooks_conn_id!r} is missing {', '.join(missing)}")
+        mask_secret(client_secret)
+        mask_secret(refresh_token)
+        environment = (extra.get("environment") or "production").lower()
+        if environment not in ("production", "sandbox"):
+            raise ValueError(f"connection {self.quickbooks_conn_id!r}: environment must be production or sandbox")
+        default_base = SANDBOX_BASE_URL if environment == "sandbox" else PRODUCTION_BASE_URL
+        return {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "realm_id": realm_id,
+            "refresh_token": refresh_token,
+            "base_url": (extra.get("base_url") or default_base).rstrip("/"),
+            "token_url": extra.get("token_url") or TOKEN_URL,
+            "minor_version": str(extra.get("minor_version") or DEFAULT_MINOR_VERSION),
+        }
+
+    @property
+    def realm_id(self) -> str:
+        return self._settings["realm_id"]
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(16, 2 * self._max_concurrent))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    @property
+    def _max_concurrent(self) -> int:
+        return self.rate_limits[0].max_concurrent
+
+    @cached_property
+    def _limiter(self) -> RateLimiter:
+        settings = self._settings
+        return limiter_for(
+            ("quickbooks", settings["base_url"], settings["realm_id"], self.rate_limits), self.rate_limits
+        )
+
+    @cached_property
+    def _tokens(self) -> QboTokenStore:
+        settings = self._settings
+        return QboTokenStore(
+            engine=engine_for(state_database_url()),
+            client_id=settings["client_id"],
+            client_secret=settings["client_secret"],
+            realm_id=settings["realm_id"],
+            seed_refresh_token=settings["refresh_token"],
+        )
+
+    def get_conn(self) -> requests.Session:
+        return self._session
+
+    # -- OAuth -------------------------------------------------------------------------------------
+
+    def _spend_refresh_token(self, refresh_token: str) -> TokenGrant:
+        """POST the refresh grant. Called only by the token store, inside its cross-process lock."""
+        settings = self._settings
+        delays = self.retry_policy.delays()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._session.post(
+                    settings["token_url"],
+                    auth=(settings["client_id"], settings["client_secret"]),
+                    data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                    headers={"Accept": "application/json"},
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as exc:
+                if is_retryable_exception(exc) and self._sleep_next(delays, None):
+                    self._log_request("POST", "oauth token", None, None, None, None, attempt, note=type(exc).__name__)
+                    continue
+                raise QuickBooksError(
+                    f"token refresh failed: {type(exc).__name__}", retryable=is_retryable_exception(exc)
+                ) from None
+            tid = response.headers.get("intuit_tid")
+            self._log_request("POST", "oauth token", response.status_code, tid, None, None, attempt)
+            if response.status_code == 200:
+                payload = _decode_json(response.text)
+                access, rotated = payload.get("access_token"), payload.get("refresh_token")
+                if not access or not rotated:
+                    raise QuickBooksAuthError("token endpoint answered without access_token/refresh_token")
+                mask_secret(access)
+                mask_secret(rotated)
+                refresh_expires = payload.get("x_refresh_token_expires_in")
+                return TokenGrant(
+                    access_token=str(access),
+                    expires_in=float(payload.get("expires_in") or 3600),
+                    refresh_token=str(rotated),
+                    refresh_expires_in=float(refresh_expires) if refresh_expires is not None else None,
+                )
+            if response.status_code in (429,) or response.status_code >= 500:
+                if self._sleep_next(delays, parse_retry_after(response.headers.get("Retry-After"))):
+                    continue
+                raise QuickBooksError(
+                    f"token refresh failed with HTTP {response.status_code}",
+                    status=response.status_code,
+                    intuit_tid=tid,
+                    retryable=True,
+                )
+            try:
+                error = str(_decode_json(response.text).get("error") or "unknown")
+            except ValueError:
+                error = "unreadable response"
+            raise QuickBooksAuthError(
+                f"QuickBooks refused the refresh token ({error}, HTTP {response.status_code}): re-authorise the "
+                f"app and paste the new refresh token into connection {self.quickbooks_conn_id!r}",
+                status=response.status_code,
+                intuit_tid=tid,
+            )
+
+    def _access_token(self) -> str:
+        token = self._tokens.access_token(self._spend_refresh_token)
+        mask_secret(token)
+        return token
+
+    # -- transport ---------------------------------------------------------------------------------
+
+    def _sleep_next(self, delays: Iterator[float], retry_after: float | None) -> bool:
+        """Sleep before the next attempt; False when the retry budget (attempts or time) is spent."""
+        planned = next(delays, None)
+        if planned is None:
+            return False
+        time.sleep(self.retry_policy.delay_for(retry_after, planned))
+        return True
+
+    def _throttle_wait(self, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        return random.uniform(0.5, 1.0) * self.throttle_wait_seconds
+
+    def _log_request(
+        self,
+        method: str,
+        endpoint: str,
+        status: int | None,
+        intuit_tid: str | None,
+        code: str | None,
+        record_key: str | None,
+        attempt: int,
+        *,
+        note: str | None = None,
+    ) -> None:
+        level = 20 if status is not None and status < 400 and note is None else 30
+        self.log.log(
+            level,
+            "QBO %s %s status=%s intuit_tid=%s code=%s record=%s attempt=%d%s",
+            method,
+            endpoint,
+            status if status is not None else "-",
+            intuit_tid or "-",
+            code or "-",
+            record_key or "-",
+            attempt,
+            f" ({note})" if note else "",
+        )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        text_body: str | None = None,
+        content_type: str = "application/json",
+        record_key: str | None = None,
+        request_id: str | None = None,
+        budgets: Sequence[str] = ("requests",),
+        raise_fault: bool = True,
+    ) -> _Response:
+        """One logical API call: limiter slot, bearer token, retries with the SAME requestid, fault parsing."""
+        settings = self._settings
+        url = f"{settings['base_url']}/company/{settings['realm_id']}{path}"
+        query: dict[str, str] = {"minorversion": settings["minor_version"], **(params or {})}
+        if request_id is not None:
+            query["requestid"] = request_id
+        payload: bytes | None = None
+        if body is not None:
+            payload = _encode_json(body).encode()
+        elif text_body is not None:
+            payload = text_body.encode()
+        delays = self.retry_policy.delays()
+        refreshed_after_401 = False
+        attempt = 0
+        while True:
+            attempt += 1
+            token = self._access_token()
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            if payload is not None:
+                headers["Content-Type"] = content_type
+            try:
+                with self._limiter.slot(budgets):
+                    self.requests_sent += 1
+                    response = self._session.request(
+                        method, url, params=query, data=payload, headers=headers, timeout=self.timeout
+                    )
+            except requests.RequestException as exc:
+                retryable = is_retryable_exception(exc)
+                self._log_request(method, endpoint, None, None, None, record_key, attempt, note=type(exc).__name__)
+                if retryable and self._sleep_next(delays, None):
+                    continue
+                raise QuickBooksError(
+                    f"QuickBooks {endpoint} failed: {type(exc).__name__} after {attempt} attempt(s)",
+                    record_key=record_key,
+                    retryable=retryable,
+                ) from None
+            status = response.status_code
+            tid = response.headers.get("intuit_tid")
+            parsed = self._parse_body(response)
+            fault = self._fault_from(parsed, status=status, tid=tid, record_key=record_key)
+            self._log_request(method, endpoint, status, tid, fault.code if fault else None, record_key, attempt)
+            if status == 401:
+                if refreshed_after_401:
+                    raise QuickBooksAuthError(
+                        f"QuickBooks rejected a freshly refreshed token for {endpoint} (HTTP 401): check the app's "
+                        "access to this company and re-authorise",
+                        record_key=record_key,
+                        status=status,
+                        intuit_tid=tid,
+                    )
+                refreshed_after_401 = True
+                attempt -= 1  # a token refresh is not a retry of the request
+                self._tokens.refresh(self._spend_refresh_token, stale_access_token=token)
+                continue
+            if status == 429:
+                self.throttled_responses += 1
+                wait = self._throttle_wait(parse_retry_after(response.headers.get("Retry-After")))
+                self._limiter.penalise(wait)
+                if next(delays, None) is not None:
+                    time.sleep(wait)
+                    continue
+                raise QuickBooksError(
+                    f"QuickBooks kept throttling {endpoint} (HTTP 429) after {attempt} attempts",
+                    record_key=record_key,
+                    status=status,
+                    intuit_tid=tid,
+                    retryable=True,
+                )
+            if status >= 500:
+                if self._sleep_next(delays, parse_retry_after(response.headers.get("Retry-After"))):
+                    continue
+                raise QuickBooksError(
+                    f"QuickBooks {endpoint} failed with HTTP {status} after {attempt} attempts",
+                    record_key=record_key,
+                    status=status,
+                    intuit_tid=tid,
+                    retryable=True,
+                )
+            if fault is not None and raise_fault:
+                if fault.fault_type in ("AuthenticationFault", "AuthorizationFault", "AuthorizatonFault"):
+                    raise QuickBooksAuthError(
+                        str(fault), record_key=record_key, status=status, intuit_tid=tid
+                    ) from fault
+                raise fault
+            if status >= 400 and fault is None:
+                raise QuickBooksError(
+                    f"QuickBooks {endpoint} failed with HTTP {status}",
+                    record_key=record_key,
+                    status=status,
+                    intuit_tid=tid,
+                )
+            return _Response(status=status, body=parsed, intuit_tid=tid, headers=response.headers)
+
+    @staticmethod
+    def _parse_body(response: requests.Response) -> dict[str, Any]:
+        if not response.content:
+            return {}
+        try:
+            return _decode_json(response.text)
+        except ValueError:
+            return {}
+
+    @staticmethod
+    def _fault_from(
+        parsed: Mapping[str, Any], *, status: int | None, tid: str | None, record_key: str | None
+    ) -> QuickBooksFault | None:
+        """QuickBooks spells it ``Fault``/``Error``/``Message`` and, on 401, ``fault``/``error``/``message``."""
+        fault = parsed.get("Fault") or parsed.get("fault")
+        if not isinstance(fault, Mapping):
+            return None
+        errors = fault.get("Error") or fault.get("error") or [{}]
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        return QuickBooksFault(
+            code=str(first.get("code") or first.get("Code") or "unknown"),
+            message=str(first.get("Message") or first.get("message") or ""),
+            detail=first.get("Detail") or first.get("detail"),
+            element=first.get("element") or first.get("Element") or None,
+            record_key=record_key,
+            fault_type=fault.get("type"),
+            status=status,
+            intuit_tid=tid,
+        )
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def _select(self, entity: str, where: str | None, include_inactive: bool, order_by: str | None) -> str:
+        clauses = [where] if where else []
+        if include_inactive and entity in NAME_LIST_ENTITIES and not (where and re.search(r"\bActive\b", where)):
+            clauses.append("Active IN (true, false)")
+        statement = f"SELECT * FROM {entity}"  # noqa: S608 - QuickBooks query language, entity validated
+        if clauses:
+            statement += " WHERE " + " AND ".join(clauses)
+        if order_by:
+            statement += f" ORDERBY {order_by}"
+        return statement
+
+    def _run_query(self, statement: str, *, endpoint: str) -> dict[str, Any]:
+        response = self._request(
+            "POST", "/query", endpoint=endpoint, text_body=statement, content_type="application/text"
+        )
+        return response.body.get("QueryResponse") or {}
+
+    def iter_query(
+        self,
+        entity: str,
+        where: str | None = None,
+        *,
+        include_inactive: bool = True,
+        order_by: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching object, page by page (STARTPOSITION/MAXRESULTS) until a short page.
+
+        ``where`` is QuickBooks query syntax (no OR; quote strings with single quotes). Name-list
+        entities include inactive rows unless ``include_inactive=False`` or ``where`` mentions Active.
+        Pass ``order_by`` for a stable order when the data may change while paging.
+        """
+        _check_entity(entity)
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1-{MAX_PAGE_SIZE}")
+        base = self._select(entity, where, include_inactive, order_by)
+        start = 1
+        while True:
+            page = self._run_query(f"{base} STARTPOSITION {start} MAXRESULTS {page_size}", endpoint=f"query {entity}")
+            rows = page.get(entity) or []
+            yield from rows
+            if len(rows) < page_size:
+                return
+            start += len(rows)
+
+    def query_frame(self, entity: str, where: str | None = None, **kw: Any) -> pd.DataFrame:
+        """The query as a DataFrame: one row per object, top-level scalar fields as columns, ``raw`` = the dict.
+
+        Money stays ``Decimal`` (object dtype); nested fields (refs, lines) are only in ``raw``.
+        """
+        import pandas as pd
+
+        records = list(self.iter_query(entity, where, **kw))
+        rows = [
+            {
+                **{k: v for k, v in record.items() if not isinstance(v, Mapping | list)},
+                "raw": record,
+            }
+            for record in records
+        ]
+        frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame({"Id": [], "raw": []})
+        return frame.astype(object) if rows else frame
+
+    def iter_changed(self, entity: str, since: datetime, until: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """Objects whose ``MetaData.LastUpdatedTime`` is in ``[since, until)``, oldest first.
+
+        Timestamps go out with their UTC offsets (QuickBooks stores Pacific time with an offset);
+        the window is half-open so consecutive windows neither miss nor repeat a change.
+        Deleted objects do not appear here: use :meth:`cdc` for deletions.
+        """
+        where = f"MetaData.LastUpdatedTime >= {_quote_literal(_qbo_timestamp(since))}"
+        if until is not None:
+            where += f" AND MetaData.LastUpdatedTime < {_quote_literal(_qbo_timestamp(until))}"
+        yield from self.iter_query(entity, where, order_by="MetaData.LastUpdatedTime")
+
+    def cdc(self, entities: Iterable[str], changed_since: datetime) -> dict[str, list[dict[str, Any]]]:
+        """Change data capture: changed and deleted objects per entity since ``changed_since`` (≤ 30 days).
+
+        CDC returns at most 1,000 objects per call and has no paging; when a response is that full a
+        warning is logged and the caller should use shorter windows (or :meth:`iter_changed`).
+        Deleted objects come back as ``{"Id": ..., "status": "Deleted"}``.
+        """
+        names = [_check_entity(e) for e in entities]
+        if not names:
+            raise ValueError("cdc needs at least one entity")
+        if changed_since.tzinfo is None:
+            raise ValueError("changed_since must be timezone-aware")
+        if datetime.now(UTC) - changed_since > CDC_LOOKBACK:
+            raise ValueError("QuickBooks CDC looks back at most 30 days; use iter_changed for older windows")
+        response = self._request(
+            "GET",
+            "/cdc",
+            endpoint="cdc " + ",".join(names),
+            params={"entities": ",".join(names), "changedSince": _qbo_timestamp(changed_since)},
+        )
+        result: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        for block in response.body.get("CDCResponse") or []:
+            for query_response in block.get("QueryResponse") or []:
+                for name in names:
+                    result[name].extend(query_response.get(name) or [])
+        total = sum(len(v) for v in result.values())
+        if total >= CDC_MAX_OBJECTS:
+            self.log.warning(
+                "QBO cdc returned %d objects (the API's cap): the window may be truncated; use shorter windows",
+                total,
+            )
+        return result
+
+    def get(self, entity: str, entity_id: str) -> dict[str, Any]:
+        """One object by Id (raises QuickBooksFault 610 if it does not exist)."""
+        _check_entity(entity)
+        key = f"{entity}:{entity_id}"
+        response = self._request(
+            "GET", f"/{entity.lower()}/{quote(str(entity_id), safe='')}", endpoint=f"read {entity}", record_key=key
+        )
+        return self._unwrap(response.body, entity, key)
+
+    def count(self, entity: str, where: str | None = None) -> int:
+        """``SELECT COUNT(*)``: how many objects match (inactive name-list rows included)."""
+        _check_entity(entity)
+        statement = self._select(entity, where, True, None).replace("SELECT *", "SELECT COUNT(*)", 1)
+        page = self._run_query(statement, endpoint=f"count {entity}")
+        return int(page.get("totalCount") or 0)
+
+    def report(self, name: str, **params: Any) -> dict[str, Any]:
+        """A report (e.g. ``ProfitAndLoss``, ``TrialBalance``) as QuickBooks returns it (Header/Columns/Rows)."""
+        if not re.match(r"^[A-Za-z]+$", name):
+            raise ValueError(f"{name!r} is not a QuickBooks report name")
+        query = {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in params.items()}
+        return self._request("GET", f"/reports/{name}", endpoint=f"report {name}", params=query).body
+
+    def company_info(self) -> dict[str, Any]:
+        realm = self._settings["realm_id"]
+        body = self._request("GET", f"/companyinfo/{realm}", endpoint="read CompanyInfo").body
+        return body.get("CompanyInfo") or {}
+
+    def preferences(self) -> dict[str, Any]:
+        body = self._request("GET", "/preferences", endpoint="read Preferences").body
+        return body.get("Preferences") or {}
+
+    def test_connection(self) -> tuple[bool, str]:
+        """For the UI's Test button and the health check: refresh if needed, then read CompanyInfo."""
+        try:
+            info = self.company_info()
+        except QuickBooksError as exc:
+            return False, str(exc)
+        except Exception as exc:  # the UI shows the message; a stack trace helps nobody there
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, f"Connected to QuickBooks company {info.get('CompanyName') or self._settings['realm_id']!s}"
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _unwrap(body: Mapping[str, Any], entity: str, record_key: str | None) -> dict[str, Any]:
+        obj = body.get(entity)
+        if not isinstance(obj, dict):
+            raise QuickBooksError(f"QuickBooks answered without a {entity} object", record_key=record_key)
+        return obj
+
+    def _write(
+        self,
+        entity: str,
+        body: Mapping[str, Any],
+        *,
+        request_id: str,
+        operation: str,
+        params: Mapping[str, str] | None = None,
+        record_key: str | None = None,
+    ) -> dict[str, Any]:
+        _check_entity(entity)
+        _check_request_id(request_id)
+        key = record_key or (f"{entity}:{body['Id']}" if body.get("Id") else f"{entity}:request:{request_id}")
+        response = self._request(
+            "POST",
+            f"/{entity.lower()}",
+            endpoint=f"{operation} {entity}",
+            params=params,
+            body=body,
+            record_key=key,
+            request_id=request_id,
+        )
+        return self._unwrap(response.body, entity, key)
+
+    def create(self, entity: str, body: Mapping[str, Any], *, request_id: str) -> dict[str, Any]:
+        """Create an object; returns it with its new ``Id`` and ``SyncToken``. Safe to retry with the same id."""
+        if body.get("Id"):
+            raise ValueError(f"create {entity}: the body has an Id; use update")
+        return self._write(entity, body, request_id=request_id, operation="create")
+
+    def update(self, entity: str, body: Mapping[str, Any], *, request_id: str, sparse: bool = True) -> dict[str, Any]:
+        """Update by ``Id`` + current ``SyncToken``. Sparse (default) changes only the fields sent;
+        a full update clears every writable field left out. A ``Line`` array always replaces all lines.
+        """
+        if not body.get("Id") or body.get("SyncToken") is None:
+            raise ValueError(f"update {entity}: the body needs Id and SyncToken")
+        return self._write(entity, {**body, "sparse": sparse}, request_id=request_id, operation="update")
+
+    def delete(self, entity: str, entity_id: str, sync_token: str, *, request_id: str) -> dict[str, Any]:
+        """Delete a transaction (name-list objects cannot be deleted: update ``Active`` to false)."""
+        return self._write(
+            entity,
+            {"Id": str(entity_id), "SyncToken": str(sync_token)},
+            request_id=request_id,
+            operation="delete",
+            params={"operation": "delete"},
+        )
+
+    def void(self, entity: str, entity_id: str, sync_token: str, *, request_id: str) -> dict[str, Any]:
+        """Void: the transaction stays (amounts zeroed, marked Voided) so the audit trail survives."""
+        body: dict[str, Any] = {"Id": str(entity_id), "SyncToken": str(sync_token)}
+        if entity in VOID_BY_UPDATE:
+            params = {"operation": "update", "include": "void"}
+            body["sparse"] = True
+        else:
+            params = {"operation": "void"}
+        return self._write(entity, body, request_id=request_id, operation="void", params=params)
+
+    def upsert(self, entity: str, body: Mapping[str, Any], *, request_id: str) -> dict[str, Any]:
+        """Sparse update that survives one concurrent edit: on 5010 (stale SyncToken) re-read and retry once.
+
+        Only the fields in ``body`` are written, so the other user's changes to other fields stay.
+        The retry uses a derived requestid (``<request_id>-r5010``): QuickBooks would otherwise replay
+        the 5010 answer for the original id. Without an ``Id`` the body is created instead.
+        """
+        if not body.get("Id"):
+            return self.create(entity, body, request_id=request_id)
+        try:
+            return self.update(entity, body, request_id=request_id)
+        except QuickBooksFault as fault:
+            if fault.code != STALE_OBJECT_CODE:
+                raise
+            current = self.get(entity, str(body["Id"]))
+            self.log.info("QBO upsert %s:%s: stale SyncToken, retrying once on the current one", entity, body["Id"])
+            return self.update(
+                entity,
+                {**body, "SyncToken": current["SyncToken"]},
+                request_id=derived_request_id(request_id, "r5010"),
+            )
+
+    def batch(self, items: Sequence[QboBatchItem], *, request_id_prefix: str) -> list[QboBatchResult]:
+        """Writes in batches of 30; one result per item, in order; a faulted item does not stop the rest.
+
+        Each chunk's requestid is ``<prefix>-<chunk number>`` (≤ 36 characters), so re-running the
+        same list after a crash replays QuickBooks' stored answers instead of writing twice. Keep the
+        list's order and content stable between runs for that to hold.
+        """
+        results: list[QboBatchResult] = []
+        for chunk_number, start in enumerate(range(0, len(items), MAX_BATCH_ITEMS)):
+            chunk = items[start : start + MAX_BATCH_ITEMS]
+            request_id = derived_request_id(request_id_prefix, str(chunk_number), limit=MAX_BATCH_REQUEST_ID)
+            results.extend(self._batch_chunk(chunk, request_id))
+        return results
+
+    def _batch_chunk(self, chunk: Sequence[QboBatchItem], request_id: str) -> list[QboBatchResult]:
+        requests_out = []
+        for index, item in enumerate(chunk):
+            _check_entity(item.entity)
+            body = dict(item.body)
+            operation = item.operation
+            if operation == "update":
+                body.setdefault("sparse", True)
+            requests_out.append({"bId": f"b{index}", "operation": operation, item.entity: body})
+        response = self._request(
+            "POST",
+            "/batch",
+            endpoint=f"batch x{len(chunk)}",
+            body={"BatchItemRequest": requests_out},
+            request_id=request_id,
+            budgets=("requests", "batch"),
+            record_key=f"batch:{request_id}",
+        )
+        by_id = {str(r.get("bId")): r for r in response.body.get("BatchItemResponse") or []}
+        results: list[QboBatchResult] = []
+        for index, item in enumerate(chunk):
+            reply = by_id.get(f"b{index}")
+            if reply is None:
+                fault = QuickBooksFault(
+                    "missing",
+                    "no answer for this batch item",
+                    record_key=item.record_key,
+                    intuit_tid=response.intuit_tid,
+                )
+                results.append(QboBatchResult(item.record_key, item.entity, item.operation, fault=fault))
+                continue
+            fault = self._fault_from(reply, status=response.status, tid=response.intuit_tid, record_key=item.record_key)
+            if fault is not None:
+                self._log_request(
+                    "POST",
+                    f"batch {item.operation} {item.entity}",
+                    response.status,
+                    response.intuit_tid,
+                    fault.code,
+                    item.record_key,
+                    1,
+                )
+                results.append(QboBatchResult(item.record_key, item.entity, item.operation, fault=fault))
+            else:
+                obj = reply.get(item.entity)
+                results.append(
+                    QboBatchResult(
+                        item.record_key, item.entity, item.operation, object=obj if isinstance(obj, dict) else None
+                    )
+                )
+        return results
