@@ -1,0 +1,137 @@
+"""Unit tests of the QuickBooks token store on SQLite (the refresher is a plain function: no HTTP here).
+
+The cross-process and real-endpoint behaviour is proven in tests/integration/hooks/test_quickbooks_hook*.py.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from qbo_intacct.hooks._qbo_tokens import QboTokenStore, TokenGrant, engine_for, url_from_connection
+
+
+class FakeAuthServer:
+    """Issues numbered tokens and, like Intuit, accepts each refresh token only once."""
+
+    def __init__(self, first_refresh_token: str) -> None:
+        self.valid_refresh = {first_refresh_token}
+        self.spent: list[str] = []
+        self.issued = 0
+
+    def __call__(self, refresh_token: str) -> TokenGrant:
+        if refresh_token not in self.valid_refresh:
+            raise PermissionError("invalid_grant")
+        self.valid_refresh.discard(refresh_token)
+        self.spent.append(refresh_token)
+        self.issued += 1
+        new_refresh = f"refresh-{self.issued}"
+        self.valid_refresh.add(new_refresh)
+        return TokenGrant(access_token=f"access-{self.issued}", expires_in=3600, refresh_token=new_refresh)
+
+
+def _store(db: Path, seed: str = "seed-refresh", secret: str = "client-secret", clock: float = 1000.0) -> QboTokenStore:  # noqa: S107
+    return QboTokenStore(
+        engine=engine_for(f"sqlite:///{db}"),
+        client_id="client-1",
+        client_secret=secret,
+        realm_id="9130",
+        seed_refresh_token=seed,
+        clock=lambda: clock,
+    )
+
+
+def test_first_use_spends_the_connection_refresh_token(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    assert _store(tmp_path / "s.db").access_token(server) == "access-1"
+    assert server.spent == ["seed-refresh"]
+
+
+def test_rotated_refresh_token_is_persisted_for_the_next_worker(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    _store(tmp_path / "s.db").access_token(server)
+    assert _store(tmp_path / "s.db").stored_refresh_token() == "refresh-1"
+
+
+def test_a_valid_stored_access_token_is_reused_without_refreshing(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    _store(tmp_path / "s.db").access_token(server)
+    assert _store(tmp_path / "s.db").access_token(server) == "access-1"
+    assert server.issued == 1
+
+
+def test_access_token_is_refreshed_before_it_expires(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    _store(tmp_path / "s.db", clock=1000.0).access_token(server)
+    # 3600 s lifetime, refreshed when less than 300 s remain
+    assert _store(tmp_path / "s.db", clock=1000.0 + 3400).access_token(server) == "access-2"
+    assert server.spent == ["seed-refresh", "refresh-1"]
+
+
+def test_refresh_after_401_uses_another_workers_newer_token_instead_of_spending(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    worker_a, worker_b = _store(tmp_path / "s.db"), _store(tmp_path / "s.db")
+    stale = worker_a.access_token(server)
+    worker_b.refresh(server, stale_access_token=stale)  # B saw a 401 first and refreshed
+    assert worker_a.refresh(server, stale_access_token=stale) == "access-2"
+    assert server.issued == 2
+
+
+def test_tokens_are_encrypted_at_rest(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    _store(tmp_path / "s.db").access_token(server)
+    dump = "\n".join(sqlite3.connect(tmp_path / "s.db").iterdump())
+    assert "refresh-1" not in dump
+    assert "access-1" not in dump
+    assert "seed-refresh" not in dump
+
+
+def test_new_refresh_token_in_connection_resets_the_stored_row(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    _store(tmp_path / "s.db").access_token(server)
+    server.valid_refresh.add("admin-reauthorised")
+    token = _store(tmp_path / "s.db", seed="admin-reauthorised").access_token(server)
+    assert token == "access-2"
+    assert server.spent[-1] == "admin-reauthorised"
+
+
+def test_changed_client_secret_falls_back_to_connection_token(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    _store(tmp_path / "s.db").access_token(server)
+    server.valid_refresh.add("seed-refresh")
+    assert _store(tmp_path / "s.db", secret="rotated-secret").access_token(server) == "access-2"
+    assert server.spent[-1] == "seed-refresh"
+
+
+def test_failed_refresh_leaves_the_stored_token_untouched(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    store = _store(tmp_path / "s.db")
+    store.access_token(server)
+
+    def refuse(_: str) -> TokenGrant:
+        raise PermissionError("invalid_grant")
+
+    with pytest.raises(PermissionError):
+        store.refresh(refuse, stale_access_token="access-1")
+    assert store.stored_refresh_token() == "refresh-1"
+
+
+def test_grant_repr_hides_tokens() -> None:
+    grant = TokenGrant(access_token="acc-secret", expires_in=3600, refresh_token="ref-secret")
+    assert "secret" not in repr(grant)
+
+
+def test_sqlite_connection_host_is_the_database_file() -> None:
+    assert url_from_connection("sqlite", host="/data/state.db") == "sqlite:////data/state.db"
+
+
+def test_postgres_connection_builds_a_psycopg2_url() -> None:
+    url = url_from_connection("postgres", host="db", login="u", password="p@ss", port=5432, schema="ledger")
+    assert url == "postgresql+psycopg2://u:p%40ss@db:5432/ledger"
+
+
+def test_other_connection_types_are_refused() -> None:
+    with pytest.raises(ValueError, match="sqlite or postgres"):
+        url_from_connection("mysql", host="db")
