@@ -1,0 +1,406 @@
+"""IntacctHook against the Intacct sandbox over real HTTP: sessions, reads, idempotent writes, faults.
+
+Every test starts from empty books (the ``intacct_sandbox`` fixture resets them) and talks to the
+sandbox through ``AIRFLOW_CONN_INTACCT_DEFAULT``, exactly as a deployment talks to Intacct.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from qbo_intacct.hooks._transport import RetryPolicy
+from qbo_intacct.hooks.intacct import (
+    Filter,
+    IntacctAuthError,
+    IntacctFunction,
+    IntacctHook,
+    IntacctValueError,
+)
+
+FAST_RETRIES = RetryPolicy(max_attempts=6, base=0.01, cap=0.05, max_total=5.0)
+NASTY_NAME = 'O\'Brien & Sons <Ltd> "Intl"'
+
+
+def _requests(counters: dict[str, Any], operation: str, status: str = "200") -> int:
+    return int(counters.get("requests", {}).get(f"xmlgw {operation} {status}", 0))
+
+
+def _customer(n: int, **extra: Any) -> dict[str, Any]:
+    return {"CUSTOMERID": f"C{n:04d}", "NAME": f"Customer {n}", **extra}
+
+
+@pytest.fixture
+def hook(intacct_sandbox: Any) -> IntacctHook:
+    return IntacctHook(retry_policy=FAST_RETRIES)
+
+
+def _customers(hook: IntacctHook, entity_id: str | None = None, **kw: Any) -> list[dict[str, Any]]:
+    return list(hook.iter_query("CUSTOMER", ["RECORDNO", "CUSTOMERID", "NAME"], entity_id=entity_id, **kw))
+
+
+# ------------------------------------------------------------------------------------ connection
+
+
+def test_test_connection_succeeds_with_the_sandbox_credentials(hook: IntacctHook) -> None:
+    ok, message = hook.test_connection()
+    assert ok, message
+
+
+@pytest.fixture
+def bad_password_conn(intacct_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    conn = json.loads(os.environ["AIRFLOW_CONN_INTACCT_DEFAULT"])
+    conn["password"] = "definitely-not-the-password"
+    monkeypatch.setenv("AIRFLOW_CONN_INTACCT_BADPW", json.dumps(conn))
+    return "intacct_badpw"
+
+
+def test_test_connection_reports_a_wrong_user_password_without_echoing_it(bad_password_conn: str) -> None:
+    ok, message = IntacctHook(intacct_conn_id=bad_password_conn, retry_policy=FAST_RETRIES).test_connection()
+    assert not ok
+    assert "definitely-not-the-password" not in message
+
+
+def test_wrong_user_password_raises_an_auth_error_and_is_not_retried(
+    bad_password_conn: str, intacct_sandbox: Any
+) -> None:
+    with pytest.raises(IntacctAuthError):
+        _customers(IntacctHook(intacct_conn_id=bad_password_conn, retry_policy=FAST_RETRIES))
+    assert intacct_sandbox.counters()["requests"] == {"xmlgw getAPISession 200": 1}
+
+
+def test_hook_refuses_a_password_argument() -> None:
+    with pytest.raises(TypeError, match="connection"):
+        IntacctHook(password="x")  # type: ignore[call-arg]
+
+
+def test_entities_lists_the_company_entities(hook: IntacctHook) -> None:
+    assert {e["LOCATIONID"] for e in hook.entities()} >= {"US", "UK", "CA"}
+
+
+# ------------------------------------------------------------------------------------ writes
+
+
+def test_customer_name_with_markup_characters_round_trips_byte_for_byte(hook: IntacctHook) -> None:
+    [result] = hook.create("CUSTOMER", [{"CUSTOMERID": "C-OBRIEN", "NAME": NASTY_NAME}], keys=["customers:qbo:1"])
+    assert result.ok, result.errors
+    [by_name] = hook.read_by_name("CUSTOMER", ["C-OBRIEN"])
+    [by_recordno] = hook.read("CUSTOMER", [result.record_no or ""])
+    [queried] = list(hook.iter_query("CUSTOMER", ["NAME"], Filter.equal("NAME", NASTY_NAME)))
+    assert by_name["NAME"] == by_recordno["NAME"] == queried["NAME"] == NASTY_NAME
+    assert by_name["NAME"].encode("utf-8") == NASTY_NAME.encode("utf-8")
+
+
+def test_250_record_create_goes_out_as_a_handful_of_requests_with_one_result_per_record(
+    hook: IntacctHook, intacct_sandbox: Any
+) -> None:
+    records = [_customer(n) for n in range(250)]
+    results = hook.create("CUSTOMER", records, keys=[f"customers:qbo:{n}" for n in range(250)])
+    assert len(results) == 250
+    assert all(r.ok for r in results)
+    assert len({r.record_no for r in results}) == 250
+    assert [r.record_key for r in results] == [f"customers:qbo:{n}" for n in range(250)]
+    assert _requests(intacct_sandbox.counters(), "create") == 5  # 50 functions per request
+    assert len(_customers(hook)) == 250
+
+
+def test_functions_per_request_is_configurable(intacct_sandbox: Any) -> None:
+    hook = IntacctHook(functions_per_request=100, retry_policy=FAST_RETRIES)
+    hook.create("CUSTOMER", [_customer(n) for n in range(250)], keys=[f"c:{n}" for n in range(250)])
+    assert _requests(intacct_sandbox.counters(), "create") == 3
+
+
+def test_request_size_bound_splits_requests(intacct_sandbox: Any) -> None:
+    hook = IntacctHook(max_request_bytes=8_000, retry_policy=FAST_RETRIES)
+    records = [_customer(n, NAME="N" * 1_000 + str(n)) for n in range(20)]
+    results = hook.create("CUSTOMER", records, keys=[f"c:{n}" for n in range(20)])
+    assert all(r.ok for r in results)
+    assert _requests(intacct_sandbox.counters(), "create") >= 3
+
+
+def test_lost_response_then_retry_posts_exactly_one_record(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "create", "kind": "lost_response", "count": 1})
+    [result] = hook.create("CUSTOMER", [_customer(1)], keys=["customers:qbo:1"])
+    assert result.ok
+    assert len(_customers(hook)) == 1
+    assert intacct_sandbox.counters()["records_written"] == 1
+    assert hook.retries == 1
+
+
+def test_lost_response_in_a_batch_posts_each_record_once(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "create", "kind": "lost_response", "count": 1, "skip": 1})
+    results = hook.create("CUSTOMER", [_customer(n) for n in range(120)], keys=[f"c:{n}" for n in range(120)])
+    assert all(r.ok for r in results)
+    assert len(_customers(hook)) == 120
+    assert intacct_sandbox.counters()["records_written"] == 120
+
+
+def test_rerun_with_the_same_keys_posts_nothing_new(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    keys = [f"customers:qbo:{n}" for n in range(3)]
+    first = hook.create("CUSTOMER", [_customer(n) for n in range(3)], keys=keys)
+    again = IntacctHook(retry_policy=FAST_RETRIES).create("CUSTOMER", [_customer(n) for n in range(3)], keys=keys)
+    assert all(r.ok for r in first + again)
+    assert len(_customers(hook)) == 3
+    assert intacct_sandbox.counters()["records_written"] == 3
+
+
+def test_failed_function_gets_a_typed_result_and_the_others_still_post(hook: IntacctHook) -> None:
+    hook.create("CUSTOMER", [_customer(1)], keys=["first:1"])
+    results = hook.create(
+        "CUSTOMER",
+        [_customer(2), _customer(1, NAME="Duplicate id"), _customer(3)],
+        keys=["k:2", "k:dup", "k:3"],
+        record_keys=["qbo:2", "qbo:dup", "qbo:3"],
+    )
+    assert [r.ok for r in results] == [True, False, True]
+    failed = results[1]
+    assert failed.record_key == "qbo:dup"
+    assert failed.errorno
+    assert failed.description2 or failed.description
+    err = failed.error()
+    assert err is not None
+    assert err.record_key == "qbo:dup"
+    assert err.errorno == failed.errorno
+    assert len(_customers(hook)) == 3
+
+
+def test_transaction_mode_rolls_back_every_function_when_one_fails(hook: IntacctHook) -> None:
+    hook.create("CUSTOMER", [_customer(1)], keys=["first:1"])
+    results = hook.create(
+        "CUSTOMER", [_customer(2), _customer(1, NAME="Duplicate id")], keys=["k:2", "k:dup"], transaction=True
+    )
+    assert [r.status for r in results] == ["aborted", "failure"]
+    assert results[0].errorno
+    assert len(_customers(hook)) == 1
+
+
+def test_transaction_mode_refuses_work_that_needs_more_than_one_request(hook: IntacctHook) -> None:
+    with pytest.raises(IntacctValueError, match="one request"):
+        hook.create("CUSTOMER", [_customer(n) for n in range(60)], keys=[f"k:{n}" for n in range(60)], transaction=True)
+
+
+def test_float_amount_is_refused_before_anything_is_sent(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    with pytest.raises(IntacctValueError) as err:
+        hook.create("CUSTOMER", [_customer(1), _customer(2, CREDITLIMIT=100.5)], keys=["k:1", "k:2"])
+    assert err.value.record_key == "k:2"
+    assert err.value.field_name == "CUSTOMER.CREDITLIMIT"
+    assert intacct_sandbox.counters().get("requests", {}) == {}
+
+
+def test_duplicate_idempotency_keys_in_one_call_are_refused(hook: IntacctHook) -> None:
+    with pytest.raises(IntacctValueError, match="twice"):
+        hook.create("CUSTOMER", [_customer(1), _customer(2)], keys=["same", "same"])
+
+
+def test_update_changes_a_field_and_money_reads_back_as_decimal(hook: IntacctHook) -> None:
+    [created] = hook.create("CUSTOMER", [_customer(1, CREDITLIMIT=Decimal("1000.10"))], keys=["c:1"])
+    [updated] = hook.update(
+        "CUSTOMER", [{"RECORDNO": created.record_no, "CREDITLIMIT": Decimal("2500.25")}], keys=["c:1:v2"]
+    )
+    assert updated.ok, updated.errors
+    [record] = hook.read("CUSTOMER", [created.record_no or ""], ["RECORDNO", "CREDITLIMIT"])
+    assert record["CREDITLIMIT"] == Decimal("2500.25")
+
+
+def test_delete_removes_the_record(hook: IntacctHook) -> None:
+    [created] = hook.create("CUSTOMER", [_customer(1)], keys=["c:1"])
+    [deleted] = hook.delete("CUSTOMER", [created.record_no or ""], keys=["c:1:delete"])
+    assert deleted.ok, deleted.errors
+    assert _customers(hook) == []
+
+
+def test_run_functions_mixes_function_kinds_in_one_request(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    results = hook.run_functions(
+        [
+            IntacctFunction("create", {"CUSTOMER": _customer(1)}, "c:1", "qbo:1"),
+            IntacctFunction("create", {"VENDOR": {"VENDORID": "V1", "NAME": "Vendor 1"}}, "v:1", "qbo:v1"),
+        ]
+    )
+    assert [r.ok for r in results] == [True, True]
+    assert sum(v for k, v in intacct_sandbox.counters()["requests"].items() if k.startswith("xmlgw create")) == 1
+
+
+# ------------------------------------------------------------------------------------ reads
+
+
+def test_query_pages_to_completion(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    hook.create("CUSTOMER", [_customer(n) for n in range(25)], keys=[f"c:{n}" for n in range(25)])
+    intacct_sandbox.reset_counters()
+    rows = list(hook.iter_query("CUSTOMER", ["RECORDNO", "CUSTOMERID"], page_size=10))
+    assert sorted(r["CUSTOMERID"] for r in rows) == [f"C{n:04d}" for n in range(25)]
+    assert _requests(intacct_sandbox.counters(), "query") == 3
+
+
+def test_query_frame_has_one_row_per_record_with_decimal_money(hook: IntacctHook) -> None:
+    hook.create(
+        "CUSTOMER", [_customer(n, CREDITLIMIT=Decimal(f"{n}.10")) for n in range(3)], keys=[f"c:{n}" for n in range(3)]
+    )
+    frame = hook.query_frame("CUSTOMER", ["CUSTOMERID", "CREDITLIMIT"])
+    assert len(frame) == 3
+    assert sorted(frame["CREDITLIMIT"]) == [Decimal("0.10"), Decimal("1.10"), Decimal("2.10")]
+
+
+def test_iter_changed_returns_only_records_modified_in_the_window(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    hook.create("CUSTOMER", [_customer(1)], keys=["c:1"])
+    [first] = list(hook.iter_query("CUSTOMER", ["CUSTOMERID", "WHENMODIFIED"]))
+    intacct_sandbox.advance_clock(600)
+    hook.create("CUSTOMER", [_customer(2)], keys=["c:2"])
+    later = first["WHENMODIFIED"] + timedelta(seconds=300)
+    early = [r["CUSTOMERID"] for r in hook.iter_changed("CUSTOMER", ["CUSTOMERID"], first["WHENMODIFIED"], later)]
+    late = [r["CUSTOMERID"] for r in hook.iter_changed("CUSTOMER", ["CUSTOMERID"], later)]
+    assert early == ["C0001"]
+    assert late == ["C0002"]
+    assert first["WHENMODIFIED"].tzinfo is not None
+
+
+def test_entity_session_cannot_see_another_entitys_records(hook: IntacctHook) -> None:
+    [created] = hook.create("CUSTOMER", [_customer(1)], keys=["c:us:1"], entity_id="US")
+    assert created.ok, created.errors
+    assert [r["CUSTOMERID"] for r in _customers(hook, entity_id="US")] == ["C0001"]
+    assert _customers(hook, entity_id="UK") == []
+    assert hook.read("CUSTOMER", [created.record_no or ""], entity_id="UK") == []
+
+
+def test_top_level_with_show_private_sees_entity_records(hook: IntacctHook) -> None:
+    hook.create("CUSTOMER", [_customer(1)], keys=["c:us:1"], entity_id="US")
+    hook.create("CUSTOMER", [_customer(2)], keys=["c:uk:2"], entity_id="UK")
+    seen = {r["CUSTOMERID"] for r in _customers(hook, entity_id="", show_private=True)}
+    assert seen == {"C0001", "C0002"}
+
+
+def test_sessions_are_cached_per_entity(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    for _ in range(3):
+        _customers(hook, entity_id="US")
+        _customers(hook, entity_id="")
+    assert _requests(intacct_sandbox.counters(), "getAPISession") == 2
+
+
+# ------------------------------------------------------------------------------------ sessions and faults
+
+
+def test_expired_session_is_renewed_without_the_caller_noticing(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    intacct_sandbox.configure(session_timeout_seconds=300)
+    _customers(hook)
+    intacct_sandbox.advance_clock(3600)
+    [result] = hook.create("CUSTOMER", [_customer(1)], keys=["c:1"])
+    assert result.ok
+    assert len(_customers(hook)) == 1
+    assert hook.sessions_opened == 2
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "503", "reset"])
+def test_transient_failures_are_retried(kind: str, hook: IntacctHook, intacct_sandbox: Any) -> None:
+    intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "query", "kind": kind, "count": 2})
+    _customers(hook)
+    assert hook.retries == 2
+
+
+def test_timeout_is_retried_and_the_write_posts_once(intacct_sandbox: Any) -> None:
+    hook = IntacctHook(timeout=(2.0, 0.5), retry_policy=FAST_RETRIES)
+    _customers(hook)  # open the session before the slow fault applies
+    intacct_sandbox.faults(
+        {"endpoint": "xmlgw", "operation": "create", "kind": "latency", "latency_ms": 1500, "count": 1}
+    )
+    [result] = hook.create("CUSTOMER", [_customer(1)], keys=["c:1"])
+    assert result.ok
+    assert hook.retries == 1
+    assert len(_customers(hook)) == 1
+
+
+def test_persistent_server_errors_give_up_with_a_typed_error(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    from qbo_intacct.hooks.intacct import IntacctControlError
+
+    intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "query", "kind": "503"})
+    with pytest.raises(IntacctControlError, match="attempts"):
+        _customers(hook)
+
+
+def test_concurrent_callers_stay_within_two_requests_in_flight(intacct_sandbox: Any) -> None:
+    intacct_sandbox.configure(limits={"concurrent": 2})
+    hook = IntacctHook(retry_policy=RetryPolicy(max_attempts=1))  # a server refusal would fail the test
+    _customers(hook)
+    intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "query", "kind": "latency", "latency_ms": 150})
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            _customers(hook)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        intacct_sandbox.configure(limits={"concurrent": None})
+    assert errors == []
+    assert _requests(intacct_sandbox.counters(), "query") == 7
+
+
+def test_api_transactions_are_counted_like_the_gateway_counts_them(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    hook.create("CUSTOMER", [_customer(n) for n in range(7)], keys=[f"c:{n}" for n in range(7)])
+    _customers(hook)
+    hook.read_by_name("CUSTOMER", ["C0001"])
+    assert hook.api_transactions == 9
+    assert intacct_sandbox.counters()["api_transactions"] == hook.api_transactions
+
+
+# ------------------------------------------------------------------------------------ secrets in logs
+
+
+@pytest.fixture
+def every_log_line() -> Iterator[list[str]]:
+    import logging
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+            if record.exc_info:
+                lines.append(logging.Formatter().formatException(record.exc_info))
+
+    handler = Collect(level=logging.DEBUG)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+def test_no_secret_appears_in_any_log_line(
+    every_log_line: list[str], intacct_sandbox: Any, bad_password_conn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hook = IntacctHook(retry_policy=FAST_RETRIES)
+    intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "create", "kind": "lost_response", "count": 1})
+    hook.create("CUSTOMER", [_customer(1, NAME=NASTY_NAME)], keys=["c:1"])
+    session_ids = {s.session_id for s in hook._sessions.values()}
+    intacct_sandbox.configure(session_timeout_seconds=300)
+    intacct_sandbox.advance_clock(3600)
+    _customers(hook, entity_id="US")
+    _customers(hook)
+    session_ids |= {s.session_id for s in hook._sessions.values()}
+    IntacctHook(intacct_conn_id=bad_password_conn, retry_policy=FAST_RETRIES).test_connection()
+
+    info = intacct_sandbox.info
+    secrets = [info["sender_password"], info["user_password"], "definitely-not-the-password", *session_ids]
+    assert len(session_ids) == 3  # top level before and after expiry, and the US entity
+    captured = capsys.readouterr()
+    text = "\n".join(every_log_line) + captured.out + captured.err
+    assert "Intacct request" in text  # the hook did log its requests
+    for secret in secrets:
+        assert secret not in text
