@@ -573,7 +573,7 @@ def parse_response(body: bytes | str) -> GatewayResponse:
 # Typed record values
 # --------------------------------------------------------------------------------------------------
 
-_MONEY_NAMES = frozenset({"CREDITLIMIT", "EXCHANGE_RATE", "EXCH_RATE", "EXCHRATE", "BALANCE"})
+_MONEY_NAMES = frozenset({"CREDITLIMIT", "EXCHANGE_RATE", "EXCH_RATE", "EXCHRATE", "RATE", "BALANCE"})
 _DATE_RE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
 _DATETIME_RE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})[ T](\d{2}):(\d{2}):(\d{2})$")
 
