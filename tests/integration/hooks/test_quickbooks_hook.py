@@ -1,0 +1,514 @@
+"""QuickBooksHook against the QuickBooks sandbox over real HTTP: OAuth, reads, idempotent writes, faults.
+
+Every test starts from empty books (the ``qbo_sandbox`` fixture resets them) and reaches the sandbox
+through ``AIRFLOW_CONN_QUICKBOOKS_DEFAULT`` exactly as a deployment reaches Intuit. Each test gets
+its own token-store database (``qbo_intacct_state``), so tests never share a rotated refresh token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from qbo_intacct.hooks._transport import reset_limiters
+from qbo_intacct.hooks.quickbooks import (
+    QboBatchItem,
+    QuickBooksAuthError,
+    QuickBooksError,
+    QuickBooksFault,
+    QuickBooksHook,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+FAST = {"backoff_base_seconds": 0.01, "backoff_cap_seconds": 0.05, "throttle_wait_seconds": 0.05}
+
+
+def _served(counters: dict[str, Any], endpoint: str, operation: str, status: int | str = 200) -> int:
+    return int(counters.get("requests", {}).get(f"{endpoint} {operation} {status}", 0))
+
+
+def _statuses(counters: dict[str, Any], endpoint: str, operation: str) -> dict[str, int]:
+    prefix = f"{endpoint} {operation} "
+    return {k[len(prefix) :]: v for k, v in counters.get("requests", {}).items() if k.startswith(prefix)}
+
+
+@pytest.fixture
+def token_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh token store per test: the connection's refresh token is spent afresh each time."""
+    db = tmp_path / "state.db"
+    monkeypatch.setenv("AIRFLOW_CONN_QBO_INTACCT_STATE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
+    return db
+
+
+@pytest.fixture
+def sandbox(qbo_sandbox: Any, token_db: Path) -> Iterator[Any]:
+    reset_limiters()
+    yield qbo_sandbox
+    qbo_sandbox.clear_faults()
+    reset_limiters()
+
+
+@pytest.fixture
+def hook(sandbox: Any) -> QuickBooksHook:
+    return QuickBooksHook(**FAST)
+
+
+def _customer(hook: QuickBooksHook, name: str, request_id: str | None = None) -> dict[str, Any]:
+    return hook.create("Customer", {"DisplayName": name}, request_id=request_id or f"test-cust-{name}"[:50])
+
+
+# ------------------------------------------------------------------------------------ connection
+
+
+def test_connection_reports_the_company(hook: QuickBooksHook) -> None:
+    ok, message = hook.test_connection()
+    assert ok, message
+    assert "Connected" in message
+
+
+def test_connection_with_a_revoked_refresh_token_fails_with_advice(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
+    conn["extra"]["refresh_token"] = "not-a-token-intuit-issued"
+    monkeypatch.setenv("AIRFLOW_CONN_QUICKBOOKS_DEFAULT", json.dumps(conn))
+    ok, message = QuickBooksHook(**FAST).test_connection()
+    assert not ok
+    assert "re-authorise" in message
+
+
+def test_hook_refuses_secrets_as_arguments(sandbox: Any) -> None:
+    with pytest.warns(UserWarning, match="secrets come from the connection"):
+        QuickBooksHook(client_secret="nope")  # type: ignore[call-arg]
+
+
+# ------------------------------------------------------------------------------------ OAuth
+
+
+def test_rotated_refresh_token_is_persisted_and_used_by_the_next_worker(sandbox: Any) -> None:
+    first = QuickBooksHook(**FAST)
+    first.company_info()
+    seed = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])["extra"]["refresh_token"]
+    rotated = first._tokens.stored_refresh_token()
+    assert rotated
+    assert rotated != seed
+    sandbox.advance_clock(3700)  # every access token issued so far is now expired
+    second = QuickBooksHook(**FAST)  # a new worker: reads the rotated token from the store
+    assert second.company_info()
+    assert _statuses(sandbox.counters(), "token", "refresh") == {"200": 2}
+
+
+def test_expired_access_token_is_refreshed_on_401_and_the_call_succeeds(hook: QuickBooksHook, sandbox: Any) -> None:
+    hook.company_info()
+    sandbox.advance_clock(3700)
+    sandbox.reset_counters()
+    assert hook.company_info()
+    counters = sandbox.counters()
+    assert _served(counters, "companyinfo", "read", 401) == 1
+    assert _served(counters, "token", "refresh", 200) == 1
+
+
+def test_refresh_token_rejected_raises_auth_error(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
+    conn["extra"]["refresh_token"] = "revoked"
+    monkeypatch.setenv("AIRFLOW_CONN_QUICKBOOKS_DEFAULT", json.dumps(conn))
+    with pytest.raises(QuickBooksAuthError, match="invalid_grant"):
+        QuickBooksHook(**FAST).company_info()
+
+
+_REFRESH_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    go = Path(sys.argv[1])
+    from qbo_intacct.hooks.quickbooks import QuickBooksHook
+    hook = QuickBooksHook(backoff_base_seconds=0.01, backoff_cap_seconds=0.05)
+    hook._settings, hook._tokens  # connection read and store opened before the race starts
+    while not go.exists():
+        time.sleep(0.005)
+    try:
+        hook.company_info()
+    except Exception as exc:
+        print("FAILED", type(exc).__name__)
+        sys.exit(1)
+    print("OK")
+    """
+)
+
+
+def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(sandbox: Any, tmp_path: Path) -> None:
+    QuickBooksHook(**FAST).company_info()  # tokens exist in the store
+    sandbox.advance_clock(3700)  # ... and the access token is now expired at the server
+    sandbox.reset_counters()
+    go = tmp_path / "go"
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _REFRESH_SCRIPT, str(go)],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    time.sleep(1.5)  # let the interpreters import and open the store; the race starts at the go file
+    go.touch()
+    outputs = [worker.communicate(timeout=120) for worker in workers]
+    assert [out.strip().splitlines()[-1] for out, _ in outputs] == ["OK", "OK", "OK"], [e[-2000:] for _, e in outputs]
+    assert _statuses(sandbox.counters(), "token", "refresh") == {"200": 1}
+    sandbox.advance_clock(3700)
+    assert QuickBooksHook(**FAST).company_info()  # the one stored refresh token is still valid
+
+
+# ------------------------------------------------------------------------------------ reads
+
+
+def test_query_pages_to_completion(hook: QuickBooksHook, sandbox: Any) -> None:
+    results = hook.batch(
+        [QboBatchItem("create", "Customer", {"DisplayName": f"Paged {n:02d}"}, f"c{n}") for n in range(25)],
+        request_id_prefix="page-seed",
+    )
+    assert all(r.ok for r in results)
+    sandbox.reset_counters()
+    names = sorted(c["DisplayName"] for c in hook.iter_query("Customer", page_size=10))
+    assert names == [f"Paged {n:02d}" for n in range(25)]
+    assert _served(sandbox.counters(), "query", "query") == 3
+
+
+def test_query_frame_has_one_row_per_object_with_raw_dict(hook: QuickBooksHook) -> None:
+    for n in range(3):
+        _customer(hook, f"Frame {n}")
+    frame = hook.query_frame("Customer")
+    assert isinstance(frame, pd.DataFrame)
+    assert len(frame) == 3
+    assert {"Id", "DisplayName", "raw"} <= set(frame.columns)
+    assert frame.iloc[0]["raw"]["Id"] == frame.iloc[0]["Id"]
+
+
+def test_query_includes_inactive_name_list_rows(hook: QuickBooksHook) -> None:
+    customer = _customer(hook, "Dormant Co")
+    hook.update(
+        "Customer", {"Id": customer["Id"], "SyncToken": customer["SyncToken"], "Active": False}, request_id="deact-1"
+    )
+    assert [c["DisplayName"] for c in hook.iter_query("Customer")] == ["Dormant Co"]
+    assert list(hook.iter_query("Customer", include_inactive=False)) == []
+
+
+def test_query_escapes_apostrophes_in_where(hook: QuickBooksHook) -> None:
+    _customer(hook, "Amy's Bird Sanctuary")
+    rows = list(hook.iter_query("Customer", "DisplayName = 'Amy\\'s Bird Sanctuary'"))
+    assert [r["DisplayName"] for r in rows] == ["Amy's Bird Sanctuary"]
+
+
+def test_count_matches_query(hook: QuickBooksHook) -> None:
+    for n in range(4):
+        _customer(hook, f"Counted {n}")
+    assert hook.count("Customer") == 4
+
+
+def test_iter_changed_returns_only_the_window(hook: QuickBooksHook, sandbox: Any) -> None:
+    before = _customer(hook, "Old Co")
+    sandbox.advance_clock(600)
+    window_start = datetime.fromisoformat(hook.get("Customer", before["Id"])["MetaData"]["LastUpdatedTime"])
+    window_start += timedelta(seconds=300)
+    newer = _customer(hook, "New Co")
+    changed = list(hook.iter_changed("Customer", window_start))
+    assert [c["Id"] for c in changed] == [newer["Id"]]
+
+
+def test_iter_changed_refuses_naive_datetimes(hook: QuickBooksHook) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        list(hook.iter_changed("Customer", datetime(2024, 1, 1)))  # noqa: DTZ001 - the point of the test
+
+
+def test_cdc_returns_changes_and_deletions(hook: QuickBooksHook) -> None:
+    customer = _customer(hook, "CDC Co")
+    invoice = _invoice(hook, customer["Id"], "cdc-inv")
+    hook.delete("Invoice", invoice["Id"], invoice["SyncToken"], request_id="cdc-del")
+    since = datetime.fromisoformat(customer["MetaData"]["CreateTime"]) - timedelta(minutes=5)
+    changes = hook.cdc(["Customer", "Invoice"], since)
+    assert [c["Id"] for c in changes["Customer"]] == [customer["Id"]]
+    assert [(i["Id"], i.get("status")) for i in changes["Invoice"]] == [(invoice["Id"], "Deleted")]
+
+
+def test_get_by_id_returns_money_as_decimal(hook: QuickBooksHook) -> None:
+    customer = _customer(hook, "Decimal Co")
+    invoice = _invoice(hook, customer["Id"], "dec-inv", amount=Decimal("1234.56"))
+    fetched = hook.get("Invoice", invoice["Id"])
+    assert fetched["TotalAmt"] == Decimal("1234.56")
+    assert isinstance(fetched["TotalAmt"], Decimal)
+
+
+def test_get_missing_object_raises_fault_610(hook: QuickBooksHook) -> None:
+    with pytest.raises(QuickBooksFault) as caught:
+        hook.get("Customer", "999999")
+    assert caught.value.code == "610"
+    assert caught.value.record_key == "Customer:999999"
+
+
+def test_report_returns_header_and_rows(hook: QuickBooksHook) -> None:
+    customer = _customer(hook, "Report Co")
+    _invoice(hook, customer["Id"], "rep-inv")
+    report = hook.report("ProfitAndLoss", start_date="2000-01-01", end_date="2100-12-31")
+    assert "Header" in report
+    assert "Rows" in report
+
+
+def test_company_info_and_preferences(hook: QuickBooksHook) -> None:
+    assert hook.company_info().get("CompanyName")
+    assert "CurrencyPrefs" in hook.preferences()
+
+
+# ------------------------------------------------------------------------------------ writes
+
+_ITEM_CACHE: dict[str, str] = {}
+
+
+def _item_id(hook: QuickBooksHook) -> str:
+    items = list(hook.iter_query("Item", "Type = 'Service'"))
+    if items:
+        return str(items[0]["Id"])
+    accounts = list(hook.iter_query("Account", "AccountType = 'Income'"))
+    if accounts:
+        income = accounts[0]
+    else:
+        income = hook.create("Account", {"Name": "Sales", "AccountType": "Income"}, request_id="test-acct-income")
+    item = hook.create(
+        "Item",
+        {"Name": "Consulting", "Type": "Service", "IncomeAccountRef": {"value": income["Id"]}},
+        request_id="test-item-consulting",
+    )
+    return str(item["Id"])
+
+
+def _invoice_body(hook: QuickBooksHook, customer_id: str, amount: Decimal) -> dict[str, Any]:
+    return {
+        "CustomerRef": {"value": customer_id},
+        "TxnDate": "2026-01-15",
+        "Line": [
+            {
+                "Amount": amount,
+                "DetailType": "SalesItemLineDetail",
+                "SalesItemLineDetail": {"ItemRef": {"value": _item_id(hook)}, "Qty": 1, "UnitPrice": amount},
+            }
+        ],
+    }
+
+
+def _invoice(
+    hook: QuickBooksHook, customer_id: str, request_id: str, amount: Decimal = Decimal("100.00")
+) -> dict[str, Any]:
+    return hook.create("Invoice", _invoice_body(hook, customer_id, amount), request_id=request_id)
+
+
+def test_create_returns_the_new_object(hook: QuickBooksHook) -> None:
+    created = _customer(hook, "Created Co")
+    assert created["Id"]
+    assert created["SyncToken"] == "0"
+
+
+def test_create_repeated_with_same_request_id_creates_once(hook: QuickBooksHook) -> None:
+    first = _customer(hook, "Once Co", request_id="same-id-1")
+    again = _customer(hook, "Once Co", request_id="same-id-1")
+    assert again["Id"] == first["Id"]
+    assert hook.count("Customer") == 1
+
+
+def test_lost_response_then_retry_creates_exactly_one_record(hook: QuickBooksHook, sandbox: Any) -> None:
+    customer = _customer(hook, "Lost Reply Co")
+    body = _invoice_body(hook, customer["Id"], Decimal("250.00"))
+    sandbox.faults({"endpoint": "invoice", "operation": "create", "kind": "lost_response", "count": 1})
+    invoice = hook.create("Invoice", body, request_id="lost-inv-1")
+    assert hook.count("Invoice") == 1
+    assert hook.get("Invoice", invoice["Id"])["TotalAmt"] == Decimal("250.00")
+    creates = [row for row in sandbox.log() if row["endpoint"] == "invoice" and row["operation"] == "create"]
+    assert [row["request_id"] for row in creates] == ["lost-inv-1", "lost-inv-1"]
+
+
+def test_update_is_sparse_and_bumps_sync_token(hook: QuickBooksHook) -> None:
+    created = hook.create("Customer", {"DisplayName": "Sparse Co", "CompanyName": "Sparse Ltd"}, request_id="sp-1")
+    updated = hook.update(
+        "Customer", {"Id": created["Id"], "SyncToken": created["SyncToken"], "GivenName": "Ada"}, request_id="sp-2"
+    )
+    assert updated["SyncToken"] == "1"
+    assert updated["CompanyName"] == "Sparse Ltd"
+    assert updated["GivenName"] == "Ada"
+
+
+def test_delete_removes_a_transaction(hook: QuickBooksHook) -> None:
+    invoice = _invoice(hook, _customer(hook, "Delete Co")["Id"], "del-inv")
+    deleted = hook.delete("Invoice", invoice["Id"], invoice["SyncToken"], request_id="del-inv-d")
+    assert deleted["status"] == "Deleted"
+    assert hook.count("Invoice") == 0
+
+
+def test_void_keeps_the_invoice_with_zero_amount(hook: QuickBooksHook) -> None:
+    invoice = _invoice(hook, _customer(hook, "Void Co")["Id"], "void-inv")
+    hook.void("Invoice", invoice["Id"], invoice["SyncToken"], request_id="void-inv-v")
+    voided = hook.get("Invoice", invoice["Id"])
+    assert voided["TotalAmt"] == Decimal("0")
+
+
+def test_decimal_amounts_are_sent_exactly(hook: QuickBooksHook) -> None:
+    invoice = _invoice(hook, _customer(hook, "Exact Co")["Id"], "exact-inv", amount=Decimal("0.10"))
+    assert invoice["TotalAmt"] == Decimal("0.10")
+
+
+def test_float_amounts_are_refused_before_sending(hook: QuickBooksHook) -> None:
+    with pytest.raises(TypeError, match="Amount"):
+        hook.create("Invoice", {"Line": [{"Amount": 0.1}]}, request_id="float-1")
+
+
+def test_request_id_longer_than_50_characters_is_refused(hook: QuickBooksHook) -> None:
+    with pytest.raises(ValueError, match="requestid"):
+        hook.create("Customer", {"DisplayName": "Long Id"}, request_id="x" * 51)
+
+
+def test_validation_fault_is_typed_and_not_retried(hook: QuickBooksHook, sandbox: Any) -> None:
+    _customer(hook, "Twin Co", request_id="twin-1")
+    sandbox.reset_counters()
+    with pytest.raises(QuickBooksFault) as caught:
+        hook.create("Customer", {"DisplayName": "Twin Co"}, request_id="twin-2")
+    fault = caught.value
+    assert fault.code == "6240"
+    assert fault.fault_message
+    assert fault.detail
+    assert fault.record_key == "Customer:request:twin-2"
+    assert sum(_statuses(sandbox.counters(), "customer", "create").values()) == 1
+
+
+def test_upsert_recovers_from_a_stale_sync_token(hook: QuickBooksHook, sandbox: Any) -> None:
+    created = _customer(hook, "Stale Co")
+    hook.update("Customer", {"Id": created["Id"], "SyncToken": "0", "GivenName": "Other"}, request_id="other-user")
+    sandbox.reset_counters()
+    result = hook.upsert("Customer", {"Id": created["Id"], "SyncToken": "0", "FamilyName": "Ours"}, request_id="ups-1")
+    assert result["SyncToken"] == "2"
+    assert result["FamilyName"] == "Ours"
+    assert result["GivenName"] == "Other"
+    statuses = _statuses(sandbox.counters(), "customer", "update")
+    assert sum(statuses.values()) == 2  # the stale attempt and the one retry
+
+
+def test_batch_returns_per_item_results_in_order_across_chunks(hook: QuickBooksHook, sandbox: Any) -> None:
+    _customer(hook, "Batch 07")  # item 7 will collide with this name
+    items = [QboBatchItem("create", "Customer", {"DisplayName": f"Batch {n:02d}"}, f"row{n}") for n in range(33)]
+    sandbox.reset_counters()
+    results = hook.batch(items, request_id_prefix="batch-order")
+    assert [r.record_key for r in results] == [f"row{n}" for n in range(33)]
+    assert [n for n, r in enumerate(results) if not r.ok] == [7]
+    assert results[7].fault is not None
+    assert results[7].fault.code == "6240"
+    assert results[8].object is not None
+    assert results[8].object["DisplayName"] == "Batch 08"
+    assert _served(sandbox.counters(), "batch", "batch") == 2
+
+
+def test_batch_retried_after_lost_response_writes_once(hook: QuickBooksHook, sandbox: Any) -> None:
+    items = [QboBatchItem("create", "Customer", {"DisplayName": f"LB {n}"}, f"lb{n}") for n in range(5)]
+    sandbox.faults({"endpoint": "batch", "operation": "batch", "kind": "lost_response", "count": 1})
+    results = hook.batch(items, request_id_prefix="lost-batch")
+    assert all(r.ok for r in results)
+    assert hook.count("Customer") == 5
+
+
+# ------------------------------------------------------------------------------------ retries and throttling
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "reset"])
+def test_transient_failures_are_retried_until_success(hook: QuickBooksHook, sandbox: Any, kind: str) -> None:
+    sandbox.faults({"endpoint": "customer", "operation": "create", "kind": kind, "count": 2})
+    created = _customer(hook, f"Flaky {kind}")
+    assert created["Id"]
+    assert hook.count("Customer") == 1
+
+
+def test_429_is_waited_out_and_retried(hook: QuickBooksHook, sandbox: Any) -> None:
+    sandbox.faults({"endpoint": "query", "operation": "query", "kind": "429", "count": 2})
+    assert hook.count("Customer") == 0
+    assert hook.throttled_responses == 2
+
+
+def test_persistent_5xx_raises_retryable_error_after_bounded_attempts(sandbox: Any) -> None:
+    hook = QuickBooksHook(max_retries=2, **FAST)
+    hook.company_info()
+    sandbox.faults({"endpoint": "query", "operation": "query", "kind": "503"})
+    with pytest.raises(QuickBooksError, match="HTTP 503") as caught:
+        hook.count("Customer")
+    assert caught.value.retryable
+    assert _served(sandbox.counters(), "query", "query", 503) == 3
+
+
+def test_burst_of_2000_reads_reaches_the_caller_with_no_429(sandbox: Any) -> None:
+    """16 threads, 2,000 reads; the server allows 10 in flight. The per-minute ceiling is raised on
+    both sides for this test only (at Intuit's 500/min, 2,000 reads take four minutes by design)."""
+    sandbox.configure(limits={"concurrent": 10, "per_minute": 2500})
+    try:
+        hook = QuickBooksHook(requests_per_minute=2400, max_concurrent=10, **FAST)
+        customer = _customer(hook, "Burst Co")
+        sandbox.reset_counters()
+        errors: list[BaseException] = []
+        per_thread = 125
+
+        def reader() -> None:
+            try:
+                for _ in range(per_thread):
+                    hook.get("Customer", customer["Id"])
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reader) for _ in range(16)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        statuses = _statuses(sandbox.counters(), "customer", "read")
+        print(f"\n2000 reads in {elapsed:.1f}s; server statuses {statuses}; hook absorbed {hook.throttled_responses}")
+        assert errors == []
+        assert statuses.get("200") == 2000
+    finally:
+        sandbox.configure(limits={"concurrent": 10, "per_minute": 500})
+
+
+# ------------------------------------------------------------------------------------ secrets in logs
+
+
+def test_no_secret_reaches_any_log_line(
+    sandbox: Any, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level("DEBUG")
+    hook = QuickBooksHook(**FAST)
+    hook.company_info()
+    customer = _customer(hook, "Secretive Co")
+    sandbox.advance_clock(3700)  # forces a 401 and a refresh
+    sandbox.faults({"endpoint": "customer", "operation": "update", "kind": "503", "count": 1})
+    hook.update("Customer", {"Id": customer["Id"], "SyncToken": "0", "GivenName": "S"}, request_id="sec-upd")
+    with pytest.raises(QuickBooksFault):
+        hook.create("Customer", {"DisplayName": "Secretive Co"}, request_id="sec-dup")
+    conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
+    secrets = {
+        "client secret": conn["password"],
+        "initial refresh token": conn["extra"]["refresh_token"],
+        "rotated refresh token": hook._tokens.stored_refresh_token(),
+        "access token": hook._access_token(),
+    }
+    out, err = capfd.readouterr()
+    text = "\n".join([caplog.text, out, err, *(str(r.args) for r in caplog.records)])
+    assert "QBO POST update Customer status=503" in text  # the log is there, and it is useful
+    leaked = [name for name, value in secrets.items() if value and value in text]
+    assert leaked == []
