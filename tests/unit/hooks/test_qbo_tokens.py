@@ -5,7 +5,10 @@ The cross-process and real-endpoint behaviour is proven in tests/integration/hoo
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -135,3 +138,39 @@ def test_postgres_connection_builds_a_psycopg2_url() -> None:
 def test_other_connection_types_are_refused() -> None:
     with pytest.raises(ValueError, match="sqlite or postgres"):
         url_from_connection("mysql", host="db")
+
+
+_PG_URL = os.environ.get("QBO_INTACCT_TEST_PG_URL")
+
+
+@pytest.mark.skipif(not _PG_URL, reason="QBO_INTACCT_TEST_PG_URL not set (CI starts a throwaway PostgreSQL)")
+def test_postgres_store_serialises_concurrent_refreshes() -> None:
+    url = str(_PG_URL).replace("postgresql://", "postgresql+psycopg2://", 1)
+    engine = engine_for(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS qbo_oauth_tokens")
+    server = FakeAuthServer("seed-refresh")
+    slow_lock = threading.Lock()
+
+    def slow_server(refresh_token: str) -> TokenGrant:
+        with slow_lock:
+            time.sleep(0.2)  # hold the row lock long enough for the other workers to queue behind it
+            return server(refresh_token)
+
+    def store() -> QboTokenStore:
+        return QboTokenStore(
+            engine=engine, client_id="client-pg", client_secret="s", realm_id="1", seed_refresh_token="seed-refresh"
+        )
+
+    stale = store().access_token(server)
+    tokens: list[str] = []
+    workers = [
+        threading.Thread(target=lambda: tokens.append(store().refresh(slow_server, stale_access_token=stale)))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert tokens == ["access-2"] * 4
+    assert server.spent == ["seed-refresh", "refresh-1"]
