@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import re
 import time
@@ -490,7 +491,13 @@ class QuickBooksHook(BaseHook):
         *,
         note: str | None = None,
     ) -> None:
-        level = 20 if status is not None and status < 400 and note is None else 30
+        # Failures at WARNING; successful writes at INFO (the audit trail); successful reads at DEBUG.
+        if status is None or status >= 400 or note is not None:
+            level = logging.WARNING
+        elif method == "POST" and not endpoint.startswith(("query", "count")):
+            level = logging.INFO
+        else:
+            level = logging.DEBUG
         self.log.log(
             level,
             "QBO %s %s status=%s intuit_tid=%s code=%s record=%s attempt=%d%s",
