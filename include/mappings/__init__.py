@@ -1,0 +1,1 @@
+"""The finance mapping workbook shipped with the demo, and the script that builds it."""

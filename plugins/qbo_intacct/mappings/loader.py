@@ -1,0 +1,479 @@
+"""Read the finance mapping workbook into typed mappings, or stop with a full problem report.
+
+Tables are found by their Excel table name (``ws.tables[...]``) and columns by header, so finance
+can move, insert and sort freely. The workbook is loaded in openpyxl's normal mode because read-only
+worksheets have no ``.tables`` (airflow-notes §4.1). Every value is read as text: an account number
+typed as a number comes back as ``4000``, never ``4000.0``, and nothing read here is ever used in
+arithmetic (money never lives in this workbook).
+
+The path comes from the Airflow Variable ``qbo_intacct_mapping_workbook``; without it, the demo
+workbook shipped in ``include/mappings/`` is used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter, range_boundaries
+from openpyxl.workbook.workbook import Workbook
+
+from qbo_intacct.mappings.schema import TABLES, TableSpec
+from qbo_intacct.mappings.validate import (
+    ListStatus,
+    MappingProblem,
+    MappingWorkbookError,
+    RawRow,
+    RawTable,
+    Severity,
+    check_workbook,
+    is_unmapped_placeholder,
+)
+from qbo_intacct.mappings.workbook import ListsInput, read_list_sheets
+
+log = logging.getLogger(__name__)
+
+WORKBOOK_VARIABLE = "qbo_intacct_mapping_workbook"
+DEFAULT_WORKBOOK = Path(__file__).resolve().parents[3] / "include" / "mappings" / "qbo_intacct_mappings.xlsx"
+
+
+class Direction(StrEnum):
+    QBO_TO_INTACCT = "QuickBooks to Intacct"
+    INTACCT_TO_QBO = "Intacct to QuickBooks"
+    BOTH = "Both ways"
+
+
+class ConflictRule(StrEnum):
+    SYSTEM_OF_RECORD = "Follow system of record"
+    REVIEW = "Always review"
+
+
+class Decision(StrEnum):
+    LINK = "Link"
+    CREATE = "Create new"
+    IGNORE = "Ignore"
+
+
+@dataclass(frozen=True)
+class AccountMapping:
+    qbo_account: str
+    entity: str | None
+    intacct_gl_account: str
+    notes: str = ""
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class EntityRoute:
+    qbo_dimension: str
+    qbo_value: str
+    intacct_entity: str
+    intacct_location: str | None = None
+    intacct_department: str | None = None
+    intacct_class: str | None = None
+    notes: str = ""
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a QuickBooks transaction lands in Intacct."""
+
+    entity: str
+    location: str | None = None
+    department: str | None = None
+    intacct_class: str | None = None
+
+
+@dataclass(frozen=True)
+class TermMapping:
+    qbo_term: str
+    intacct_term: str
+    notes: str = ""
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class TaxCodeMapping:
+    qbo_tax_code: str
+    entity: str | None
+    intacct_tax_detail: str | None
+    intacct_gl_account: str | None = None
+    notes: str = ""
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class PaymentMethodMapping:
+    qbo_payment_method: str
+    intacct_payment_method: str
+    notes: str = ""
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class BankAccountMapping:
+    qbo_account: str
+    entity: str | None
+    intacct_financial_entity: str | None
+    intacct_gl_account: str | None = None
+    notes: str = ""
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class CurrencyMapping:
+    currency: str
+    enabled: bool
+    intacct_currency: str
+    exchange_rate_type: str | None = None
+    notes: str = ""
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class FlowSetting:
+    flow: str
+    enabled: bool
+    direction: Direction
+    conflict_rule: ConflictRule
+    notes: str = ""
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class FieldGroupSetting:
+    flow: str
+    field_group: str
+    system_of_record: str  # "QuickBooks", "Intacct" or "Review"
+    notes: str = ""
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class RecordLink:
+    """Finance's decision for one record held for review (or any record they want to pin)."""
+
+    flow: str
+    source_system: str
+    source_id: str
+    decision: Decision
+    target_id: str | None = None
+    review_item: str | None = None
+    decided_by: str | None = None
+    notes: str = ""
+    row: int = 0
+
+
+ROW_TYPES: dict[str, type] = {
+    "AccountMap": AccountMapping,
+    "EntityRouting": EntityRoute,
+    "TermMap": TermMapping,
+    "TaxCodeMap": TaxCodeMapping,
+    "PaymentMethodMap": PaymentMethodMapping,
+    "BankAccountMap": BankAccountMapping,
+    "CurrencyMap": CurrencyMapping,
+    "FlowSettings": FlowSetting,
+    "FieldGroups": FieldGroupSetting,
+    "RecordLinks": RecordLink,
+}
+_CONVERTERS: dict[str, Any] = {
+    "enabled": lambda v: v == "Yes",
+    "direction": Direction,
+    "conflict_rule": ConflictRule,
+    "decision": Decision,
+}
+
+
+def cell_text(value: object) -> str:
+    """A cell's value as the text finance sees, without float arithmetic.
+
+    Whole floats (Excel stores every number as a float) lose their ``.0``; other floats use the
+    shortest repr that round-trips, so ``0.1`` stays ``0.1``.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _find_table(wb: Workbook, name: str) -> tuple[str, str] | None:
+    """(sheet title, table ref) of the table called ``name`` (Excel table names are workbook-unique)."""
+    for ws in wb.worksheets:
+        for table_name, ref in ws.tables.items():
+            if table_name.casefold() == name.casefold():
+                return ws.title, ref
+    return None
+
+
+def read_raw_tables(wb: Workbook) -> dict[str, RawTable]:
+    """Every known mapping table present in ``wb``, with its non-blank rows as text."""
+    found: dict[str, RawTable] = {}
+    for spec in TABLES:
+        located = _find_table(wb, spec.table)
+        if located is None:
+            continue
+        sheet, ref = located
+        ws = wb[sheet]
+        min_col, min_row, max_col, max_row = range_boundaries(ref)
+        headers = [cell_text(ws.cell(row=min_row, column=c).value) for c in range(min_col, max_col + 1)]
+        table = RawTable(spec, sheet, min_row, headers)
+        for r in range(min_row + 1, max_row + 1):
+            values: dict[str, str] = {}
+            cells: dict[str, str] = {}
+            for offset, header in enumerate(headers):
+                column = min_col + offset
+                values[header] = cell_text(ws.cell(row=r, column=column).value)
+                cells[header] = f"{get_column_letter(column)}{r}"
+            if any(values.get(c.header) for c in spec.columns if c.header != "Notes"):
+                table.rows.append(RawRow(r, values, cells))
+        found[spec.table] = table
+    return found
+
+
+def _typed_row(spec: TableSpec, row: RawRow) -> Any:
+    cls = ROW_TYPES[spec.table]
+    names = {f.name for f in fields(cls)}
+    kwargs: dict[str, Any] = {"row": row.excel_row}
+    for col in spec.columns:
+        if col.attr not in names:
+            continue
+        text = row.get(col.header)
+        convert = _CONVERTERS.get(col.attr)
+        if convert is not None:
+            kwargs[col.attr] = convert(text)
+        elif col.attr == "notes":
+            kwargs[col.attr] = text
+        else:
+            kwargs[col.attr] = text or None
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class MappingWorkbook:
+    """The validated mappings, with the lookups the flows need.
+
+    Lookups return ``None`` for an unmapped value; the map step turns that into a review item for
+    the record (never a guess, never a default account).
+    """
+
+    path: str
+    accounts: tuple[AccountMapping, ...] = ()
+    routing: tuple[EntityRoute, ...] = ()
+    terms: tuple[TermMapping, ...] = ()
+    tax_codes: tuple[TaxCodeMapping, ...] = ()
+    payment_methods: tuple[PaymentMethodMapping, ...] = ()
+    bank_accounts: tuple[BankAccountMapping, ...] = ()
+    currencies: tuple[CurrencyMapping, ...] = ()
+    flow_settings: tuple[FlowSetting, ...] = ()
+    field_groups: tuple[FieldGroupSetting, ...] = ()
+    record_links: tuple[RecordLink, ...] = ()
+    warnings: tuple[MappingProblem, ...] = field(default=(), compare=False)
+    # Table -> source values listed without a target yet (appended by the refresh, not filled in).
+    unmapped: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+
+    @staticmethod
+    def _by_entity(rows: tuple[Any, ...], key_attr: str, key: str, entity: str | None) -> Any | None:
+        fallback = None
+        for row in rows:
+            if getattr(row, key_attr) != key:
+                continue
+            if entity is not None and row.entity == entity:
+                return row
+            if row.entity is None:
+                fallback = row
+        return fallback
+
+    def gl_account(self, qbo_account: str, entity: str | None = None) -> str | None:
+        """The Intacct GL account for a QuickBooks account (the entity's own row wins over the blank one)."""
+        row = self._by_entity(self.accounts, "qbo_account", qbo_account, entity)
+        return None if row is None else row.intacct_gl_account
+
+    def tax_code(self, qbo_tax_code: str, entity: str | None = None) -> TaxCodeMapping | None:
+        """The tax detail or GL account for a QuickBooks tax code in an entity."""
+        return self._by_entity(self.tax_codes, "qbo_tax_code", qbo_tax_code, entity)
+
+    def bank_account(self, qbo_account: str, entity: str | None = None) -> BankAccountMapping | None:
+        """The Intacct financial entity (or GL account) for a QuickBooks bank / deposit account."""
+        return self._by_entity(self.bank_accounts, "qbo_account", qbo_account, entity)
+
+    def route(self, qbo_class: str | None = None, qbo_department: str | None = None) -> Route | None:
+        """Intacct entity and dimensions for a QuickBooks class / department, or ``None`` if undecidable.
+
+        The department decides the entity; without one, a class with rows for a single entity
+        does. A value routed to several entities cannot decide it (the document is held for
+        review). Then the department row gives the location, and the class row for that entity
+        gives the department and class (falling back to the department row's).
+        """
+        by_department = [r for r in self.routing if r.qbo_dimension == "Department" and r.qbo_value == qbo_department]
+        by_class = [r for r in self.routing if r.qbo_dimension == "Class" and r.qbo_value == qbo_class]
+        entities = {r.intacct_entity for r in by_department} if qbo_department else set()
+        if not entities and qbo_class:
+            entities = {r.intacct_entity for r in by_class}
+        if len(entities) != 1:
+            return None
+        (entity,) = entities
+        dept_row = next((r for r in by_department if r.intacct_entity == entity), None)
+        class_row = next((r for r in by_class if r.intacct_entity == entity), None)
+
+        def pick(attr: str, first: EntityRoute | None, second: EntityRoute | None) -> str | None:
+            for row in (first, second):
+                if row is not None and getattr(row, attr):
+                    return getattr(row, attr)
+            return None
+
+        return Route(
+            entity=entity,
+            location=pick("intacct_location", dept_row, class_row),
+            department=pick("intacct_department", class_row, dept_row),
+            intacct_class=pick("intacct_class", class_row, dept_row),
+        )
+
+    def term(self, qbo_term: str) -> str | None:
+        return next((m.intacct_term for m in self.terms if m.qbo_term == qbo_term), None)
+
+    def payment_method(self, qbo_payment_method: str) -> str | None:
+        return next(
+            (m.intacct_payment_method for m in self.payment_methods if m.qbo_payment_method == qbo_payment_method),
+            None,
+        )
+
+    def currency(self, code: str) -> CurrencyMapping | None:
+        return next((c for c in self.currencies if c.currency == code), None)
+
+    @property
+    def enabled_currencies(self) -> frozenset[str]:
+        return frozenset(c.currency for c in self.currencies if c.enabled)
+
+    def flow(self, flow: str) -> FlowSetting | None:
+        return next((s for s in self.flow_settings if s.flow == flow), None)
+
+    def systems_of_record(self, flow: str) -> dict[str, str]:
+        """Field group -> "QuickBooks" / "Intacct" / "Review" for one flow."""
+        return {g.field_group: g.system_of_record for g in self.field_groups if g.flow == flow}
+
+    def links_for(self, flow: str) -> list[RecordLink]:
+        return [r for r in self.record_links if r.flow == flow]
+
+    def frame(self, table: str) -> pd.DataFrame:
+        """One mapping as a DataFrame (string columns), for merges in a flow's map step."""
+        attr = {
+            "AccountMap": "accounts",
+            "EntityRouting": "routing",
+            "TermMap": "terms",
+            "TaxCodeMap": "tax_codes",
+            "PaymentMethodMap": "payment_methods",
+            "BankAccountMap": "bank_accounts",
+            "CurrencyMap": "currencies",
+            "FlowSettings": "flow_settings",
+            "FieldGroups": "field_groups",
+            "RecordLinks": "record_links",
+        }[table]
+        cls = ROW_TYPES[table]
+        rows = [{f.name: getattr(r, f.name) for f in fields(cls)} for r in getattr(self, attr)]
+        return pd.DataFrame(rows, columns=[f.name for f in fields(cls)])
+
+
+def _list_status(wb: Workbook, qbo_lists: ListsInput | None, intacct_lists: ListsInput | None) -> dict[str, ListStatus]:
+    from qbo_intacct.mappings.schema import CHOICES
+
+    status = {name: ListStatus.from_entries(entries) for name, entries in read_list_sheets(wb).items()}
+    # Choices are fixed in code: a workbook whose Choices sheet was edited is still checked correctly.
+    for name, values in CHOICES.items():
+        status[name] = ListStatus(frozenset(values), frozenset(values))
+    for given in (qbo_lists, intacct_lists):
+        for name, entries in (given or {}).items():
+            status[name] = ListStatus.from_entries(entries)
+    return status
+
+
+def inspect_workbook(
+    path: Path | str, *, qbo_lists: ListsInput | None = None, intacct_lists: ListsInput | None = None
+) -> tuple[MappingWorkbook | None, list[MappingProblem]]:
+    """Read and check the workbook; the mappings are ``None`` when any error was found.
+
+    Live lists passed here (from the hooks) take precedence over the Lists sheets, so a flow can
+    check targets against Intacct as it is now rather than as of the last refresh.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None, [MappingProblem(path.name, None, None, f"the mapping workbook {path} does not exist")]
+    wb = load_workbook(path, data_only=True)
+    tables = read_raw_tables(wb)
+    problems = check_workbook(tables, _list_status(wb, qbo_lists, intacct_lists))
+    if any(p.severity is Severity.ERROR for p in problems):
+        return None, problems
+    typed = {
+        name: tuple(_typed_row(t.spec, r) for r in t.rows if not is_unmapped_placeholder(t.spec, r))
+        for name, t in tables.items()
+    }
+    unmapped = {
+        name: tuple(r.get(t.spec.columns[0].header) for r in t.rows if is_unmapped_placeholder(t.spec, r))
+        for name, t in tables.items()
+    }
+    warnings = tuple(p for p in problems if p.severity is Severity.WARNING)
+    for warning in warnings:
+        log.info("mapping workbook: %s", warning)
+    return (
+        MappingWorkbook(
+            path=str(path),
+            accounts=typed["AccountMap"],
+            routing=typed["EntityRouting"],
+            terms=typed["TermMap"],
+            tax_codes=typed["TaxCodeMap"],
+            payment_methods=typed["PaymentMethodMap"],
+            bank_accounts=typed["BankAccountMap"],
+            currencies=typed["CurrencyMap"],
+            flow_settings=typed["FlowSettings"],
+            field_groups=typed["FieldGroups"],
+            record_links=typed["RecordLinks"],
+            warnings=warnings,
+            unmapped={k: v for k, v in unmapped.items() if v},
+        ),
+        problems,
+    )
+
+
+def load_mappings(
+    path: Path | str | None = None,
+    *,
+    qbo_lists: ListsInput | None = None,
+    intacct_lists: ListsInput | None = None,
+) -> MappingWorkbook:
+    """The validated mappings; raises :class:`MappingWorkbookError` listing every problem otherwise."""
+    resolved = Path(path) if path is not None else mapping_workbook_path()
+    mappings, problems = inspect_workbook(resolved, qbo_lists=qbo_lists, intacct_lists=intacct_lists)
+    if mappings is None:
+        raise MappingWorkbookError(str(resolved), problems)
+    return mappings
+
+
+def mapping_workbook_path(variables: Mapping[str, str] | None = None) -> Path:
+    """The workbook path from the Airflow Variable ``qbo_intacct_mapping_workbook``, else the demo one.
+
+    Call it inside a task (Variables are read at run time, never at DAG parse time). ``variables``
+    lets a caller that already holds the value skip the lookup.
+    """
+    if variables is not None and variables.get(WORKBOOK_VARIABLE):
+        return Path(variables[WORKBOOK_VARIABLE])
+    from airflow.sdk import Variable
+
+    value = Variable.get(WORKBOOK_VARIABLE, default=None)
+    return Path(value) if value else DEFAULT_WORKBOOK
