@@ -1,0 +1,1 @@
+"""Local stand-in for the QuickBooks Online Accounting API v3 (state, query language, HTTP app)."""
