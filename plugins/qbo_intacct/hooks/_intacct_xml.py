@@ -396,7 +396,7 @@ class _GuardedExpat:
 
 
 # Containers whose child element repeats: <APBILLITEMS><APBILLITEM/>..., plus the irregular names.
-_IRREGULAR_LISTS = {("ENTRIES", "GLENTRY"), ("invoiceitems", "lineitem"), ("billitems", "lineitem")}
+_IRREGULAR_LISTS = {("ENTRIES", "GLENTRY"), ("INVOICEITEMS", "LINEITEM"), ("BILLITEMS", "LINEITEM")}
 _ALWAYS_LISTS = frozenset({"result", "error"})
 
 
@@ -410,7 +410,9 @@ def _force_list(path: Sequence[tuple[str, Any]], key: str, _value: Any) -> bool:
     parent = path[-1][0]
     if parent == "data":  # every record under <data>, however many came back
         return True
-    return parent == f"{key}S" or parent == f"{key}s" or (parent, key) in _IRREGULAR_LISTS
+    # Intacct writes line tags in either case on read (<ARINVOICEITEMS><arinvoiceitem>), so compare
+    # names case-insensitively.
+    return parent.upper() == f"{key.upper()}S" or (parent.upper(), key.upper()) in _IRREGULAR_LISTS
 
 
 def _drop_layout_text(node: Any) -> Any:

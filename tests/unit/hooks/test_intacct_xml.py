@@ -199,6 +199,11 @@ def test_line_items_are_lists_even_when_there_is_one() -> None:
     assert parse_xml(body)["r"]["APBILLITEMS"]["APBILLITEM"] == [{"TRX_AMOUNT": "1.00"}]
 
 
+def test_lowercase_line_tags_are_lists_too() -> None:
+    body = b"<r><ARINVOICEITEMS><arinvoiceitem><AMOUNT>1.00</AMOUNT></arinvoiceitem></ARINVOICEITEMS></r>"
+    assert parse_xml(body)["r"]["ARINVOICEITEMS"]["arinvoiceitem"] == [{"AMOUNT": "1.00"}]
+
+
 def test_errors_at_each_level_are_read() -> None:
     body = b"""<response><control><status>success</status></control><operation>
       <authentication><status>success</status></authentication>
