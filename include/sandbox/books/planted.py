@@ -1,0 +1,251 @@
+"""Planted trouble: records a sync must meet and handle, each tagged so tests can find it.
+
+Every case is QuickBooks source data (what the sync reads) unless the real QuickBooks API could
+never hold it; then it is planted where a sync or the reconciliation would still meet it:
+
+- ``unmapped_account_invoice`` (qbo Invoice): its item's income account ("Other Income:Grant
+  Income") has no Intacct account; hold it, never guess.
+- ``unbalanced_journal`` (intacct GLBATCH, Draft, UK entity): debits exceed credits by 0.01.
+  Neither API accepts it, so it exists only as an Intacct draft written past validation (see
+  ``intacct_adapter``); the reconciliation meets it.
+- ``unused_currency_document`` (qbo Invoice in CHF): the Intacct company has no CHF. QuickBooks lets
+  a user add any currency, so the subsidiary keyed one CHF customer and invoice; the sync must hold it.
+- ``markup_customer_name`` (qbo Customer, plus one invoice): quotes, an ampersand and angle
+  brackets break naive XML or query building.
+- ``formula_vendor_name`` (qbo Vendor, plus one bill): starts with ``=``, so a spreadsheet would run
+  it as a formula; workbooks must escape it.
+- ``control_char_memo`` (qbo Invoice): the memo holds BEL, VT, ESC and BS, which XML 1.0 forbids.
+- ``zero_amount_invoice`` (qbo Invoice): one line at 0.00, total 0.00.
+- ``closed_period_invoice`` (qbo Invoice): dated in the closed month but keyed recently (back-dated).
+
+The planted invoices are never paid, so their balances equal their totals.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from include.sandbox.books import reference as ref
+from include.sandbox.books.model import Dimensions, Journal, JournalLine, PlantedCase, cents
+
+if TYPE_CHECKING:
+    from include.sandbox.books.group import GroupBuilder
+
+MARKUP_CUSTOMER_NAME = 'O\'Brien "Best" & Sons <Holdings>'
+FORMULA_VENDOR_NAME = "=2+5+cmd|' /C calc'!A0 Supplies"
+CONTROL_CHAR_MEMO = "Rush order\x07 call\x0bbefore\x1b[1m shipping\x08\x7f"
+
+PLANTED_TAGS: tuple[str, ...] = (
+    "unmapped_account_invoice",
+    "unbalanced_journal",
+    "unused_currency_document",
+    "markup_customer_name",
+    "formula_vendor_name",
+    "control_char_memo",
+    "zero_amount_invoice",
+    "closed_period_invoice",
+)
+
+
+def plant_cases(builder: GroupBuilder) -> None:
+    """Add the planted records to the builder's group (after the regular QuickBooks sales)."""
+    rng = random.Random(f"{builder.seed}:planted")
+    g = builder.group
+    p = builder.periods
+    recent = p.as_of - timedelta(days=20)
+    plain = next(
+        c for c in g.parties if c.system == "qbo" and c.kind == "customer" and c.currency == "USD" and not c.tags
+    )
+
+    def case(tag: str, system: str, object_name: str, key: str, description: str, where: str) -> None:
+        g.planted.append(PlantedCase(tag, system, object_name, key, description, where))
+
+    doc = builder.new_qbo_sales_doc(
+        rng,
+        kind="invoice",
+        party=plain,
+        txn_date=recent,
+        lines=[builder.qbo_sales_line(rng, "item:grant-admin")],
+        tags=("planted", "unmapped_account_invoice"),
+    )
+    case(
+        "unmapped_account_invoice",
+        "qbo",
+        "Invoice",
+        doc.key,
+        "invoice line sells an item whose income account (Other Income:Grant Income) has no Intacct account",
+        "QuickBooks source data",
+    )
+
+    chf_customer = builder._party(
+        rng,
+        system="qbo",
+        kind="customer",
+        currency=ref.UNUSED_CURRENCY,
+        entity_id=None,
+        tags=("planted", "unused_currency_document"),
+    )
+    doc = builder.new_qbo_sales_doc(
+        rng,
+        kind="invoice",
+        party=chf_customer,
+        txn_date=recent - timedelta(days=3),
+        lines=[builder.qbo_sales_line(rng, "item:consulting")],
+        tags=("planted", "unused_currency_document"),
+    )
+    case(
+        "unused_currency_document",
+        "qbo",
+        "Invoice",
+        doc.key,
+        f"invoice in {ref.UNUSED_CURRENCY}, a currency the Intacct company does not use",
+        "QuickBooks source data (QuickBooks accepts any currency a user adds; Intacct has no CHF)",
+    )
+
+    markup = builder._party(
+        rng,
+        system="qbo",
+        kind="customer",
+        currency="USD",
+        entity_id=None,
+        name=MARKUP_CUSTOMER_NAME,
+        slug="obrien-best-sons",
+        tags=("planted", "markup_customer_name"),
+    )
+    case(
+        "markup_customer_name",
+        "qbo",
+        "Customer",
+        markup.key,
+        "display name has quotes, an ampersand and angle brackets",
+        "QuickBooks source data",
+    )
+    builder.new_qbo_sales_doc(
+        rng,
+        kind="invoice",
+        party=markup,
+        txn_date=recent - timedelta(days=5),
+        lines=[builder.qbo_sales_line(rng, "item:training")],
+        tags=("planted", "markup_customer_name"),
+    )
+
+    formula = builder._party(
+        rng,
+        system="qbo",
+        kind="vendor",
+        currency="USD",
+        entity_id=None,
+        name=FORMULA_VENDOR_NAME,
+        slug="hyperlink-supplies",
+        tags=("planted", "formula_vendor_name"),
+    )
+    case(
+        "formula_vendor_name",
+        "qbo",
+        "Vendor",
+        formula.key,
+        "display name starts with '=' (a spreadsheet formula)",
+        "QuickBooks source data",
+    )
+    builder.new_qbo_bill(
+        rng, formula, recent - timedelta(days=4), ("class:admin",), tags=("planted", "formula_vendor_name")
+    )
+
+    doc = builder.new_qbo_sales_doc(
+        rng,
+        kind="invoice",
+        party=plain,
+        txn_date=recent - timedelta(days=1),
+        lines=[builder.qbo_sales_line(rng, "item:license")],
+        memo=CONTROL_CHAR_MEMO,
+        tags=("planted", "control_char_memo"),
+    )
+    case(
+        "control_char_memo",
+        "qbo",
+        "Invoice",
+        doc.key,
+        "memo (PrivateNote) holds control characters (BEL, VT, ESC, BS, DEL)",
+        "QuickBooks source data",
+    )
+
+    zero_line = builder.qbo_sales_line(rng, "item:consulting", price=Decimal("0.00"))
+    doc = builder.new_qbo_sales_doc(
+        rng,
+        kind="invoice",
+        party=plain,
+        txn_date=recent - timedelta(days=2),
+        lines=[zero_line],
+        tags=("planted", "zero_amount_invoice"),
+    )
+    case(
+        "zero_amount_invoice",
+        "qbo",
+        "Invoice",
+        doc.key,
+        "one line at 0.00: the invoice totals 0.00",
+        "QuickBooks source data",
+    )
+
+    doc = builder.new_qbo_sales_doc(
+        rng,
+        kind="invoice",
+        party=plain,
+        txn_date=p.closed_through - timedelta(days=10),
+        lines=[builder.qbo_sales_line(rng, "item:implementation")],
+        created=recent,
+        tags=("planted", "closed_period_invoice"),
+    )
+    case(
+        "closed_period_invoice",
+        "qbo",
+        "Invoice",
+        doc.key,
+        f"dated {doc.txn_date.isoformat()}, inside the period closed through {p.closed_through.isoformat()}, "
+        f"keyed {recent.isoformat()}",
+        "QuickBooks source data (QuickBooks allows back-dating past the close date with a warning)",
+    )
+
+    amount = cents(Decimal(rng.randint(100_000, 900_000)) / 100)
+    journal = Journal(
+        key=builder.next_key("intacct:journal"),
+        system="intacct",
+        txn_date=recent,
+        title="Planted: unbalanced draft accrual",
+        reference="GJ-UK-UNBALANCED",
+        journal="GJ",
+        lines=[
+            JournalLine(
+                "64000",
+                True,
+                amount,
+                "Audit fee accrual",
+                Dimensions(entity_id="UK", location_id="UK-LDN", department_id="UK-GA"),
+            ),
+            JournalLine(
+                "21000",
+                False,
+                amount - Decimal("0.01"),
+                "Audit fee accrual",
+                Dimensions(entity_id="UK", location_id="UK-LDN"),
+            ),
+        ],
+        entity_id="UK",
+        currency="GBP",
+        exchange_rate=Decimal("1"),
+        state="Draft",
+        created=recent,
+        tags=("planted", "unbalanced_journal"),
+    )
+    g.journals.append(journal)
+    case(
+        "unbalanced_journal",
+        "intacct",
+        "GLBATCH",
+        journal.key,
+        "debits exceed credits by 0.01",
+        "Intacct GLBATCH in Draft in the UK entity, inserted with validation off (neither API accepts it posted)",
+    )
