@@ -160,6 +160,11 @@ class TenantLimiter:
         with self._lock:
             self._in_flight[tenant] -= 1
 
+    def in_flight(self, tenant: str) -> int:
+        """Requests of ``tenant`` being served now (lets tests wait for overlap without sleeping)."""
+        with self._lock:
+            return self._in_flight[tenant]
+
     def reset(self) -> None:
         with self._lock:
             self._starts.clear()
