@@ -109,23 +109,29 @@ def generate_books(seed: int, scale: str, out: Path, *, as_of: date = DEFAULT_AS
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    group = build_group(seed, scale, as_of)
-
-    # One sandbox at a time, freed before the next, so peak memory is the model plus one state.
-    intacct_state, intacct_ids = build_intacct_state(group)
-    intacct_state.save(out / "intacct.json")
-    del intacct_state
-    gc.collect()
-    qbo_state, qbo_ids = build_qbo_state(group)
-    qbo_state.save_snapshot(out / "qbo.json")
-    del qbo_state
-    gc.collect()
-
+    gc_was_enabled = gc.isenabled()
+    # Millions of new dicts and no reference cycles: the cyclic collector would only re-scan them.
+    gc.disable()
+    try:
+        group = build_group(seed, scale, as_of)
+        manifest_builder = ManifestBuilder(group)  # counts, totals, planted: before documents are released
+        # The bigger company first, releasing the model's documents as they go in; then the other.
+        qbo_state, qbo_ids = build_qbo_state(group, release=True)
+        qbo_state.save_snapshot(out / "qbo.json")
+        del qbo_state
+        gc.collect()
+        intacct_state, intacct_ids = build_intacct_state(group)
+        intacct_state.save(out / "intacct.json")
+        del intacct_state
+        gc.collect()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     files = {
         "qbo": {**_file_facts(out / "qbo.json"), "realm_id": REALM_ID, "company_name": COMPANY_NAME},
         "intacct": {**_file_facts(out / "intacct.json"), "company_id": COMPANY_ID},
     }
-    manifest = ManifestBuilder(group, qbo_ids, {k: str(v) for k, v in intacct_ids.items()}).build(files)
+    manifest = manifest_builder.build(files, qbo_ids, {k: str(v) for k, v in intacct_ids.items()})
     text = json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
     tmp = out / "manifest.json.tmp"
     tmp.write_text(text, encoding="utf-8")

@@ -841,7 +841,7 @@ class GroupBuilder:
         bill = PurchaseDoc(
             key=self.next_key("qbo:bill"),
             system="qbo",
-            doc_number=f"{vendor.display_name[:3].upper()}-{rng.randrange(1000, 99999)}",
+            doc_number=self._vendor_bill_number(vendor),
             party_key=vendor.key,
             txn_date=txn_date,
             due_date=txn_date + timedelta(days=term.due_days),
@@ -856,6 +856,12 @@ class GroupBuilder:
         bill.total = sum((ln.amount for ln in lines), ZERO)
         self.group.purchase_docs.append(bill)
         return bill
+
+    def _vendor_bill_number(self, vendor: Party) -> str:
+        """The vendor's invoice number as keyed: letters of its name plus a running number (unique,
+        since the QuickBooks sandbox, like QuickBooks with duplicate warnings on, refuses repeats)."""
+        letters = "".join(ch for ch in vendor.display_name.upper() if ch.isalpha())[:3] or "VND"
+        return f"{letters}-{10000 + self._seq.get('qbo:bill', 0)}"
 
     def _disbursement(
         self,
@@ -884,7 +890,7 @@ class GroupBuilder:
             exchange_rate=rate,
             method_key=method,
             bank_key=bank,
-            reference=f"{rng.randrange(10000, 99999)}",
+            reference=str(10000 + self._seq[f"{system}:billpayment"]),
             total=amount,
             applications=[Application(bill.key, amount)],
             entity_id=bill.dims.entity_id,

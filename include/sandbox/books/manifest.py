@@ -70,11 +70,17 @@ def _qbo_entity(group: Group, department_key: str | None) -> str:
 
 
 class ManifestBuilder:
-    def __init__(self, group: Group, qbo_ids: dict[str, str], intacct_ids: dict[str, Any]) -> None:
+    """Computes everything that depends on documents up front, so the generator can release the
+    model's documents while the sandboxes are filled (peak memory at 100,000 invoices), and adds
+    the systems' ids once the adapters have assigned them."""
+
+    def __init__(self, group: Group) -> None:
         self.group = group
-        self.qbo_ids = qbo_ids
-        self.intacct_ids = intacct_ids
-        self.entity_currency = {e.entity_id: e.currency for e in group.entities}
+        self.qbo_ids: dict[str, str] = {}
+        self.intacct_ids: dict[str, Any] = {}
+        self._counts = self.counts()
+        self._totals = self.totals()
+        self._planted = self.planted()
 
     def system_id(self, system: str, key: str) -> Any:
         return (self.qbo_ids if system == "qbo" else self.intacct_ids)[key]
@@ -262,7 +268,7 @@ class ManifestBuilder:
                 "tag": case.tag,
                 "system": case.system,
                 "object": case.object_name,
-                "id": str(self.system_id(case.system, case.model_key)),
+                "id": None,  # filled in by build()
                 "model_key": case.model_key,
                 "description": case.description,
                 "where": case.where,
@@ -283,7 +289,7 @@ class ManifestBuilder:
                 row["related"] = [
                     {
                         "object": "Invoice" if isinstance(d, SalesDoc) else "Bill",
-                        "id": self.qbo_ids[d.key],
+                        "model_key": d.key,
                         "doc_number": d.doc_number,
                     }
                     for d in related
@@ -437,7 +443,21 @@ class ManifestBuilder:
             "duplicates": duplicates,
         }
 
-    def build(self, files: dict[str, Any]) -> dict[str, Any]:
+    def _planted_with_ids(self) -> list[dict[str, Any]]:
+        rows = []
+        for case in self._planted:
+            row = dict(case, id=str(self.system_id(case["system"], case["model_key"])))
+            if "related" in row:
+                row["related"] = [
+                    {"object": r["object"], "id": self.qbo_ids[r["model_key"]], "doc_number": r["doc_number"]}
+                    for r in row["related"]
+                ]
+            rows.append(row)
+        return rows
+
+    def build(self, files: dict[str, Any], qbo_ids: dict[str, str], intacct_ids: dict[str, Any]) -> dict[str, Any]:
+        self.qbo_ids = qbo_ids
+        self.intacct_ids = intacct_ids
         g = self.group
         p = g.periods
         return {
@@ -465,8 +485,8 @@ class ManifestBuilder:
                     "entities": [{"id": e.entity_id, "name": e.name, "currency": e.currency} for e in g.entities],
                 },
             },
-            "counts": self.counts(),
-            "totals": self.totals(),
-            "planted": self.planted(),
+            "counts": self._counts,
+            "totals": self._totals,
+            "planted": self._planted_with_ids(),
             "mapping_hints": self.mapping_hints(),
         }
