@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -55,8 +56,11 @@ def _typed(spec: ObjectSpec, name: str, value: Any, *, literal: bool, fold: bool
         text = str(value).strip()
         m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?", text)
         if m:
-            mo, d, y, hh, mi, ss = m.groups()
-            return f"{int(y):04d}-{int(mo):02d}-{int(d):02d}T{int(hh or 0):02d}:{int(mi or 0):02d}:{int(ss or 0):02d}"
+            mo, d, y, hh, mi, ss = (int(g or 0) for g in m.groups())
+            try:
+                return datetime(y, mo, d, hh, mi, ss).isoformat()  # noqa: DTZ001 - company local, naive on purpose
+            except ValueError:
+                raise QueryError(f"{value!r} is not a date and time for {name}") from None
         try:
             return parse_date(text) + "T00:00:00"
         except ValueError:
