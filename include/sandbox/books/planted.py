@@ -56,9 +56,8 @@ def plant_cases(builder: GroupBuilder) -> None:
     g = builder.group
     p = builder.periods
     recent = p.as_of - timedelta(days=20)
-    plain = next(
-        c for c in g.parties if c.system == "qbo" and c.kind == "customer" and c.currency == "USD" and not c.tags
-    )
+    usd_customers = [c for c in g.parties if c.system == "qbo" and c.kind == "customer" and c.currency == "USD"]
+    plain = next((c for c in usd_customers if not c.tags), usd_customers[0])
 
     def case(tag: str, system: str, object_name: str, key: str, description: str, where: str) -> None:
         g.planted.append(PlantedCase(tag, system, object_name, key, description, where))
