@@ -11,13 +11,8 @@ password or an unknown company), without printing any secret. Nothing is written
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pendulum
 from airflow.sdk import dag, get_current_context, task
-
-# The demo workbook beside the DAGs (include/ is mounted next to dags/ in every deployment we ship).
-DEFAULT_WORKBOOK = str(Path(__file__).resolve().parent.parent / "include" / "mappings" / "qbo_intacct_mappings.xlsx")
 
 
 @dag(
@@ -55,13 +50,12 @@ def qbo_intacct_healthcheck() -> None:
 
     @task(retries=0)
     def check_mapping_workbook() -> list[str]:
-        from airflow.sdk import Variable
         from airflow.sdk.exceptions import AirflowFailException
 
         from qbo_intacct.health import HealthCheckError, check_mapping_workbook
 
         try:
-            return check_mapping_workbook(Path(Variable.get("qbo_intacct_mapping_workbook", DEFAULT_WORKBOOK))).lines()
+            return check_mapping_workbook().lines()
         except HealthCheckError as exc:
             raise AirflowFailException(str(exc)) from None
 

@@ -64,14 +64,28 @@ def check_intacct(conn_id: str = "intacct_default") -> CheckResult:
     return CheckResult("Sage Intacct", conn_id, {"entities": listed})
 
 
-def check_mapping_workbook(path: Path) -> CheckResult:
-    """The finance workbook opens and its tables are well formed (targets are checked by each flow)."""
-    if not path.exists():
-        raise HealthCheckError(f"Mapping workbook '{path}': file not found (Variable qbo_intacct_mapping_workbook)")
-    from qbo_intacct.mappings.loader import load_mappings
+def check_mapping_workbook(path: Path | None = None) -> CheckResult:
+    """The finance workbook opens and every table is well formed; counts what it maps.
 
+    Targets are checked against the Lists sheets here; each flow re-checks them against the live
+    Intacct lists before it writes anything.
+    """
+    from qbo_intacct.mappings.loader import load_mappings, mapping_workbook_path
+    from qbo_intacct.mappings.validate import MappingWorkbookError
+
+    resolved = path or mapping_workbook_path()
     try:
-        mappings = load_mappings(path)
-    except Exception as exc:  # the loader's report names sheet, row and column
-        raise HealthCheckError(f"Mapping workbook '{path.name}': {exc}") from exc
-    return CheckResult("Mapping workbook", path.name, mappings.describe())
+        mappings = load_mappings(resolved)
+    except MappingWorkbookError as exc:  # its report names sheet, row and column of every problem
+        raise HealthCheckError(f"Mapping workbook '{resolved}': {exc}") from None
+    unmapped = sum(len(values) for values in mappings.unmapped.values())
+    return CheckResult(
+        "Mapping workbook",
+        Path(resolved).name,
+        {
+            "accounts mapped": len(mappings.accounts),
+            "entity routes": len(mappings.routing),
+            "record links": len(mappings.record_links),
+            "values waiting for a target": unmapped,
+        },
+    )
