@@ -35,8 +35,9 @@ def test_get_api_session_returns_session_endpoint_and_location(client: GatewayCl
 
 def test_session_authenticates_later_requests_and_reports_its_timeout(client: GatewayClient) -> None:
     session_id = client.session()
-    response = client.request([function("readByQuery", {"object": "CLASS", "fields": "CLASSID", "query": None})],
-                              session_id=session_id)  # fmt: skip
+    response = client.request(
+        [function("readByQuery", {"object": "CLASS", "fields": "CLASSID", "query": None})], session_id=session_id
+    )
     auth = response["operation"]["authentication"]
     assert auth["status"] == "success"
     assert auth["sessiontimestamp"] < auth["sessiontimeout"]

@@ -13,10 +13,14 @@ from include.sandbox.intacct.testing import GatewayClient, function
 def client(intacct_sandbox: Any) -> GatewayClient:
     client = GatewayClient(intacct_sandbox.info)
     customers = [
-        {"CUSTOMERID": f"C{i:03d}", "NAME": f"Customer {i:03d}", "STATUS": "inactive" if i % 5 == 0 else "active",
-         "CREDITLIMIT": str(i * 100)}
+        {
+            "CUSTOMERID": f"C{i:03d}",
+            "NAME": f"Customer {i:03d}",
+            "STATUS": "inactive" if i % 5 == 0 else "active",
+            "CREDITLIMIT": str(i * 100),
+        }
         for i in range(1, 26)
-    ]  # fmt: skip
+    ]
     for chunk in (customers[:13], customers[13:]):
         assert client.one("create", {"CUSTOMER": chunk})["status"] == "success"
     return client
@@ -53,9 +57,13 @@ def test_read_by_query_pages_with_read_more_until_nothing_remains(client: Gatewa
 def test_read_by_query_filters_with_sql_like_text(client: GatewayClient) -> None:
     result = client.one(
         "readByQuery",
-        {"object": "CUSTOMER", "fields": "CUSTOMERID", "pagesize": "100",
-         "query": "STATUS = 'F' AND (CUSTOMERID IN ('C005','C010') OR NAME LIKE '%25') AND CREDITLIMIT >= 500"},
-    )  # fmt: skip
+        {
+            "object": "CUSTOMER",
+            "fields": "CUSTOMERID",
+            "pagesize": "100",
+            "query": "STATUS = 'F' AND (CUSTOMERID IN ('C005','C010') OR NAME LIKE '%25') AND CREDITLIMIT >= 500",
+        },
+    )
     assert [r["CUSTOMERID"] for r in result["data"]["customer"]] == ["C005", "C010", "C025"]
 
 
@@ -77,17 +85,39 @@ def test_read_more_with_an_unknown_result_id_fails(client: GatewayClient) -> Non
         ({"between": {"field": "CREDITLIMIT", "value": ["700", "900"]}}, ["C007", "C008", "C009"]),
         ({"in": {"field": "CUSTOMERID", "value": ["C004", "C009"]}}, ["C004", "C009"]),
         ({"like": {"field": "NAME", "value": "Customer 01%"}}, [f"C01{i}" for i in range(10)]),
-        ({"and": {"equalto": {"field": "STATUS", "value": "inactive"}, "lessthan": {"field": "CREDITLIMIT", "value": "1500"}}},
-         ["C005", "C010"]),
-        ({"or": {"equalto": [{"field": "CUSTOMERID", "value": "C001"}, {"field": "CUSTOMERID", "value": "C002"}]}},
-         ["C001", "C002"]),
-        ({"and": {"notequalto": {"field": "STATUS", "value": "active"},
-                  "or": {"equalto": [{"field": "CUSTOMERID", "value": "C015"}, {"field": "CUSTOMERID", "value": "C016"}]}}},
-         ["C015"]),
-        ({"isnull": {"field": "TERMNAME"}, "notin": {"field": "CUSTOMERID", "value": [f"C{i:03d}" for i in range(1, 24)]}},
-         ["C024", "C025"]),
+        (
+            {
+                "and": {
+                    "equalto": {"field": "STATUS", "value": "inactive"},
+                    "lessthan": {"field": "CREDITLIMIT", "value": "1500"},
+                }
+            },
+            ["C005", "C010"],
+        ),
+        (
+            {"or": {"equalto": [{"field": "CUSTOMERID", "value": "C001"}, {"field": "CUSTOMERID", "value": "C002"}]}},
+            ["C001", "C002"],
+        ),
+        (
+            {
+                "and": {
+                    "notequalto": {"field": "STATUS", "value": "active"},
+                    "or": {
+                        "equalto": [{"field": "CUSTOMERID", "value": "C015"}, {"field": "CUSTOMERID", "value": "C016"}]
+                    },
+                }
+            },
+            ["C015"],
+        ),
+        (
+            {
+                "isnull": {"field": "TERMNAME"},
+                "notin": {"field": "CUSTOMERID", "value": [f"C{i:03d}" for i in range(1, 24)]},
+            },
+            ["C024", "C025"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_query_filter_operators(client: GatewayClient, filter_: Any, expected: list[str]) -> None:
     assert _ids(_query(client, filter_, pagesize="2000")) == expected
 
@@ -118,9 +148,12 @@ def test_query_unknown_object_fails_with_query_failed(client: GatewayClient) -> 
 def test_query_with_a_bad_date_literal_fails(client: GatewayClient) -> None:
     result = client.one(
         "query",
-        {"object": "CUSTOMER", "select": {"field": "RECORDNO"},
-         "filter": {"greaterthan": {"field": "WHENMODIFIED", "value": "13/45/2024 00:00:00"}}},
-    )  # fmt: skip
+        {
+            "object": "CUSTOMER",
+            "select": {"field": "RECORDNO"},
+            "filter": {"greaterthan": {"field": "WHENMODIFIED", "value": "13/45/2024 00:00:00"}},
+        },
+    )
     assert result["status"] == "failure"
 
 
@@ -141,8 +174,9 @@ def test_multi_object_create_function_lists_every_created_record(client: Gateway
 
 
 def test_query_with_sdk_style_field_names_renders_unknown_fields_empty(client: GatewayClient) -> None:
-    data = _query(client, {"equalto": {"field": "CUSTOMERID", "value": "C001"}},
-                  select={"field": ["CUSTOMERID", "GLGROUP"]})  # fmt: skip
+    data = _query(
+        client, {"equalto": {"field": "CUSTOMERID", "value": "C001"}}, select={"field": ["CUSTOMERID", "GLGROUP"]}
+    )
     assert data["CUSTOMER"]["GLGROUP"] is None
 
 
