@@ -19,9 +19,10 @@ What a finance reader must know
   key on failure. One bad record does not stop the others unless ``transaction=True`` (then Intacct
   rolls the whole request back and the others come back ``aborted``).
 - **API transactions are money.** Intacct bills per API transaction (each created/updated/deleted
-  record counts one, each query call counts one). :attr:`IntacctHook.api_transactions` counts what
-  this hook spent, as far as the responses show (a write whose response was lost is counted once, when
-  its replay is answered).
+  record counts one, each query call counts one). :attr:`IntacctHook.api_transactions` (and
+  :meth:`IntacctHook.usage`) count what this hook spent, as far as the responses show: a write whose
+  response was lost is counted once, when its replay is answered; a whole rerun answered from
+  Intacct's replay memory is counted again (an upper bound, see :meth:`IntacctHook.usage`).
 - **Entities.** A session is per entity (``LOCATIONENTITY`` id) or top level (``""``). An entity
   session sees that entity's records (and shared top-level ones); top-level reads see everything when
   ``show_private=True``.
@@ -736,6 +737,22 @@ class IntacctHook(BaseHook):
             raise self._auth_error(response.auth_errors, "Intacct refused a freshly opened session")
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def usage(self) -> dict[str, int]:
+        """What this hook spent so far, for run stats: API transactions, requests, retries, sessions.
+
+        ``api_transactions`` counts every successful write answer (one per object) and every
+        successful read call. It is an upper bound on Intacct's bill: a rerun whose functions are
+        answered from Intacct's ``uniqueid`` memory is counted again here, though Intacct does not
+        execute it again (whether Intacct bills a replay is NOT FOUND; the sandbox does not).
+        """
+        with self._stats_lock:
+            return {
+                "api_transactions": self.api_transactions,
+                "requests": self.requests_sent,
+                "retries": self.retries,
+                "sessions_opened": self.sessions_opened,
+            }
+
     def _count(self, n: int) -> None:
         with self._stats_lock:
             self.api_transactions += n
@@ -955,6 +972,7 @@ class IntacctHook(BaseHook):
                 "raise functions_per_request or send smaller groups"
             )
         results: list[IntacctResult] = []
+        spent_before = self.api_transactions
         for chunk in chunks:
             chunk_calls = [calls[i] for i in chunk]
             response = self._send(chunk_calls, entity=entity, unique_id=True, transaction=transaction)
@@ -965,6 +983,20 @@ class IntacctHook(BaseHook):
                 if raw is None and position < len(response.results) and not response.results[position].control_id:
                     raw = response.results[position]
                 results.append(self._typed_result(fn, call, raw))
+        failed = sum(1 for r in results if r.status == "failure")
+        aborted = sum(1 for r in results if r.status == "aborted")
+        self.log.info(
+            "Intacct writes: %d function(s) in %d request(s) entity=%s: %d ok, %d failed, %d aborted; "
+            "api_transactions=%d (hook total %d)",
+            len(results),
+            len(chunks),
+            entity or "top",
+            len(results) - failed - aborted,
+            failed,
+            aborted,
+            self.api_transactions - spent_before,
+            self.api_transactions,
+        )
         return results
 
     def _typed_result(self, fn: IntacctFunction, call: FunctionCall, raw: FunctionResult | None) -> IntacctResult:

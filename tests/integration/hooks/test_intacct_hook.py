@@ -386,6 +386,7 @@ def test_api_transactions_are_counted_like_the_gateway_counts_them(hook: Intacct
     hook.read_by_name("CUSTOMER", ["C0001"])
     assert hook.api_transactions == 9
     assert intacct_sandbox.counters()["api_transactions"] == hook.api_transactions
+    assert hook.usage()["api_transactions"] == 9
 
 
 # ------------------------------------------------------------------------------------ secrets in logs
