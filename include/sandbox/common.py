@@ -224,7 +224,10 @@ class RequestLog:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"requests": dict(self.by_key), **dict(self.named)}
+            # "requests" is the per-key breakdown (as documented); the plain total is "requests_total"
+            named = dict(self.named)
+            total = named.pop("requests", 0)
+            return {**named, "requests": dict(self.by_key), "requests_total": total}
 
     def reset(self) -> None:
         with self._lock:
