@@ -26,6 +26,9 @@ SYSTEMS = ("qbo", "intacct")
 def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit TCP_NODELAY on Linux; without it every keep-alive request waits ~40 ms
+    # (Nagle against the client's delayed ACK), which made each sandbox call cost 44 ms instead of 1.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(512)
     sock.set_inheritable(True)
