@@ -10,7 +10,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -147,13 +147,29 @@ def test_request_size_bound_splits_requests(intacct_sandbox: Any) -> None:
     assert _requests(intacct_sandbox, "create") >= 3
 
 
+# EXCHANGERATE has no unique ID field, so nothing but the function controlid stops a second copy.
+RATE = {
+    "FROM_CURRENCY": "GBP",
+    "TO_CURRENCY": "USD",
+    "EFFECTIVE_START_DATE": date(2031, 1, 31),
+    "RATE": Decimal("1.2712"),
+}
+
+
+def _rates_on_2031_01_31(hook: IntacctHook) -> list[dict[str, Any]]:
+    return list(
+        hook.iter_query("EXCHANGERATE", ["RECORDNO", "RATE"], Filter.equal("EFFECTIVE_START_DATE", date(2031, 1, 31)))
+    )
+
+
 def test_lost_response_then_retry_posts_exactly_one_record(hook: IntacctHook, intacct_sandbox: Any) -> None:
     intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "create", "kind": "lost_response", "count": 1})
-    [result] = hook.create("CUSTOMER", [_customer(1)], keys=["customers:qbo:1"])
+    [result] = hook.create("EXCHANGERATE", [RATE], keys=["rates:gbp-usd:2031-01-31"])
     assert result.ok
-    assert len(_customers(hook)) == 1
+    assert [r["RATE"] for r in _rates_on_2031_01_31(hook)] == [Decimal("1.2712")]
     assert intacct_sandbox.counters()["records_written"] == 1
     assert hook.retries == 1
+    assert result.record_no == _rates_on_2031_01_31(hook)[0]["RECORDNO"]
 
 
 def test_lost_response_in_a_batch_posts_each_record_once(hook: IntacctHook, intacct_sandbox: Any) -> None:
@@ -340,10 +356,12 @@ def test_timeout_is_retried_and_the_write_posts_once(intacct_sandbox: Any) -> No
     intacct_sandbox.faults(
         {"endpoint": "xmlgw", "operation": "create", "kind": "latency", "latency_ms": 1500, "count": 1}
     )
-    [result] = hook.create("CUSTOMER", [_customer(1)], keys=["c:1"])
+    [result] = hook.create("EXCHANGERATE", [RATE], keys=["rates:gbp-usd:2031-01-31"])
+    _wait_until_idle(intacct_sandbox)  # the abandoned first attempt now runs, and is a replay
     assert result.ok
     assert hook.retries == 1
-    assert len(_customers(hook)) == 1
+    assert len(_rates_on_2031_01_31(hook)) == 1
+    assert intacct_sandbox.counters()["records_written"] == 1
 
 
 def test_persistent_server_errors_give_up_with_a_typed_error(hook: IntacctHook, intacct_sandbox: Any) -> None:
