@@ -980,8 +980,10 @@ class Realm:
     def _party_balance(self, entity: str, record: dict[str, Any], sign: int, at: datetime) -> None:
         """Keep Customer/Vendor ``Balance`` equal to their open documents, as QuickBooks shows it."""
         if entity in ("Invoice", "CreditMemo", "Payment"):
+            party_entity = "Customer"
             party = self._ref_record("Customer", record.get("CustomerRef"))
         elif entity in ("Bill", "VendorCredit"):
+            party_entity = "Vendor"
             party = self._ref_record("Vendor", record.get("VendorRef"))
         else:
             return
@@ -996,6 +998,7 @@ class Realm:
         if not amount:
             return
         party["Balance"] = money(to_decimal(party.get("Balance", 0), "Balance") + sign * amount)
+        self.versions[party_entity] += 1
         if "BalanceWithJobs" in party or entity in ("Invoice", "CreditMemo", "Payment"):
             party["BalanceWithJobs"] = party["Balance"]
 
