@@ -1,30 +1,21 @@
 """Build the demo mapping workbook from the seeded books' manifest.
 
-    python -m include.mappings.build --manifest /tmp/books/manifest.json \
-        --out include/mappings/qbo_intacct_mappings.xlsx
+    python -m include.sandbox seed --seed 42 --scale demo --out /tmp/books
+    python -m include.mappings.build --manifest /tmp/books/manifest.json
 
-The demo books (``python -m include.sandbox seed``) describe, in ``manifest.json["mapping_hints"]``,
-how the demo group's two charts and lists relate. This turns those hints into the workbook finance
-would have filled in, with two deliberate gaps: accounts the hints mark unmapped are listed without a
-target (as the refresh would append them), so the demo shows documents held for review instead of
-posted to a guessed account; and ambiguous or duplicate party pairs get no record link, so the demo
-shows them in the review queue.
+The demo books describe, in ``manifest.json["mapping_hints"]`` (format documented in
+``include/sandbox/books/generate.py``), how the demo group's two charts and lists relate. This
+turns those hints into the workbook finance would have filled in, with deliberate gaps:
 
-Accepted ``mapping_hints`` keys (each optional; names in QuickBooks' own terms, ids in Intacct's):
+- accounts the hints leave unmapped (``intacct_account: null``) are listed without a target, as the
+  refresh would append them, so the demo shows documents held for review instead of posted to a
+  guessed account;
+- matched, ambiguous and duplicate parties get no Record Links row: matching finds the strong
+  matches itself, and the ambiguous and duplicate ones are what the review queue is for.
 
-- ``accounts``: ``[{"qbo_account": "Sales:Software Licenses", "intacct_account": "40000", "entity": null}]``
-- ``unmapped_accounts``: ``["Other Income:Grant Income", ...]``
-- ``routing``: ``[{"dimension": "Department"|"Class", "qbo_value": "Boston", "entity": "US",
-  "location": "US-BOS", "department": null, "class": null}]``
-- ``terms``, ``payment_methods``: ``[{"qbo": "Net 30", "intacct": "N30"}]``
-- ``tax_codes``: ``[{"qbo": "Texas", "intacct_tax_detail": null, "intacct_account": "22000", "entity": null}]``
-- ``bank_accounts``: ``[{"qbo": "Checking", "intacct_financial_entity": "BOA-US-CHK",
-  "intacct_account": null, "entity": "US"}]``
-- ``currencies``: ``[{"currency": "EUR", "enabled": true, "intacct": "EUR",
-  "exchange_rate_type": "Intacct Daily Rate"}]``
-- ``record_links``: ``[{"flow", "source_system", "source_id", "decision", "target_id"}]``
-- ``qbo_lists`` / ``intacct_lists``: ``{"QboAccounts": [{"value", "name", "active"}], ...}``; when
-  absent, the lists are derived from the mappings so the workbook validates on its own.
+The Lists sheets are filled from the hints too (every account, class, department, term, tax code,
+payment method, bank and currency they name), so the workbook validates on its own; the refresh
+DAG replaces them with the live lists.
 """
 
 from __future__ import annotations
@@ -35,195 +26,165 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from qbo_intacct.mappings.workbook import ListEntry, as_list_entry, build_workbook
+from qbo_intacct.mappings.workbook import ListEntry, build_workbook
 
 DEMO_WORKBOOK = Path(__file__).resolve().parent / "qbo_intacct_mappings.xlsx"
+# Intacct's standard rate type; offered in the dropdown, not preset (the demo documents carry rates).
+EXCHANGE_RATE_TYPES = ("Intacct Daily Rate",)
+
+Rows = dict[str, list[dict[str, str | None]]]
 
 
-def _pick(hint: Mapping[str, Any], *keys: str) -> Any:
-    """First present, non-empty value among ``keys`` (the hints may name a field either way)."""
-    for key in keys:
-        value = hint.get(key)
-        if value not in (None, ""):
-            return value
-    return None
-
-
-def _text(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
-
-
-def _yes_no(value: Any) -> str:
-    if isinstance(value, str):
-        return "No" if value.strip().lower() in {"no", "false", "0"} else "Yes"
-    return "Yes" if value is None or bool(value) else "No"
-
-
-def demo_rows(hints: Mapping[str, Any]) -> dict[str, list[dict[str, str | None]]]:
-    """The mapping tables' rows (by header) that the hints describe."""
-    rows: dict[str, list[dict[str, str | None]]] = {}
-    accounts = [
+def _routing_rows(hints: Mapping[str, Any]) -> list[dict[str, str | None]]:
+    rows: list[dict[str, str | None]] = [
         {
-            "QuickBooks Account": _text(_pick(h, "qbo_account", "qbo", "qbo_name")),
-            "Entity": _text(h.get("entity")),
-            "Intacct GL Account": _text(_pick(h, "intacct_account", "intacct_gl_account", "intacct")),
+            "QuickBooks Dimension": "Department",
+            "QuickBooks Value": d["qbo_department"],
+            "Intacct Entity": d["intacct_entity"],
+            "Intacct Location": d.get("intacct_location"),
         }
-        for h in hints.get("accounts", [])
-        if _pick(h, "intacct_account", "intacct_gl_account", "intacct")
+        for d in hints.get("departments", [])
     ]
-    mapped = {r["QuickBooks Account"] for r in accounts}
-    accounts += [
-        {"QuickBooks Account": str(name), "Entity": None, "Intacct GL Account": None}
-        for name in hints.get("unmapped_accounts", [])
-        if str(name) not in mapped
-    ]
-    rows["AccountMap"] = accounts
-    rows["EntityRouting"] = [
-        {
-            "QuickBooks Dimension": _text(_pick(h, "dimension", "qbo_dimension")),
-            "QuickBooks Value": _text(_pick(h, "qbo_value", "qbo", "qbo_name")),
-            "Intacct Entity": _text(_pick(h, "entity", "intacct_entity")),
-            "Intacct Location": _text(_pick(h, "location", "intacct_location")),
-            "Intacct Department": _text(_pick(h, "department", "intacct_department")),
-            "Intacct Class": _text(_pick(h, "class", "intacct_class")),
-        }
-        for h in hints.get("routing", [])
-    ]
-    rows["TermMap"] = [
-        {
-            "QuickBooks Term": _text(_pick(h, "qbo", "qbo_term")),
-            "Intacct Term": _text(_pick(h, "intacct", "intacct_term")),
-        }
-        for h in hints.get("terms", [])
-    ]
-    rows["PaymentMethodMap"] = [
-        {
-            "QuickBooks Payment Method": _text(_pick(h, "qbo", "qbo_payment_method")),
-            "Intacct Payment Method": _text(_pick(h, "intacct", "intacct_payment_method")),
-        }
-        for h in hints.get("payment_methods", [])
-    ]
-    rows["TaxCodeMap"] = [
-        {
-            "QuickBooks Tax Code": _text(_pick(h, "qbo", "qbo_tax_code")),
-            "Entity": _text(h.get("entity")),
-            "Intacct Tax Detail": _text(_pick(h, "intacct_tax_detail", "tax_detail")),
-            "Intacct GL Account": _text(_pick(h, "intacct_account", "intacct_gl_account")),
-        }
-        for h in hints.get("tax_codes", [])
-    ]
-    rows["BankAccountMap"] = [
-        {
-            "QuickBooks Account": _text(_pick(h, "qbo", "qbo_account")),
-            "Entity": _text(h.get("entity")),
-            "Intacct Financial Entity": _text(_pick(h, "intacct_financial_entity", "financial_entity")),
-            "Intacct GL Account": _text(_pick(h, "intacct_account", "intacct_gl_account")),
-        }
-        for h in hints.get("bank_accounts", [])
-        if _pick(h, "qbo", "qbo_account")
-    ]
-    rows["CurrencyMap"] = [
-        {
-            "Currency": _text(_pick(h, "currency", "qbo")),
-            "Enabled": _yes_no(h.get("enabled")),
-            "Intacct Currency": _text(_pick(h, "intacct", "intacct_currency", "currency")),
-            "Exchange Rate Type": _text(h.get("exchange_rate_type")),
-        }
-        for h in hints.get("currencies", [])
-    ]
-    if hints.get("record_links"):
-        rows["RecordLinks"] = [
+    for c in hints.get("classes", []):
+        for entity, department in sorted((c.get("intacct_department_by_entity") or {}).items()):
+            rows.append(
+                {
+                    "QuickBooks Dimension": "Class",
+                    "QuickBooks Value": c["qbo_class"],
+                    "Intacct Entity": entity,
+                    "Intacct Department": department,
+                    "Intacct Class": c.get("intacct_class"),
+                }
+            )
+    if hints.get("default_entity"):
+        rows.append(
             {
-                "Flow": _text(h.get("flow")),
-                "Source System": _text(h.get("source_system")),
-                "Source Id": _text(h.get("source_id")),
-                "Decision": _text(h.get("decision")),
-                "Target Id": _text(h.get("target_id")),
-                "Decided By": _text(h.get("decided_by")) or "demo",
+                "QuickBooks Dimension": "Default",
+                "QuickBooks Value": "(none)",
+                "Intacct Entity": hints["default_entity"],
+                "Notes": "documents with no QuickBooks department",
             }
-            for h in hints["record_links"]
-        ]
+        )
     return rows
 
 
-# Which target column feeds which Intacct list, to derive lists when the hints carry none.
-_DERIVED_INTACCT: dict[str, tuple[tuple[str, str], ...]] = {
-    "IntacctGLAccounts": (
-        ("AccountMap", "Intacct GL Account"),
-        ("TaxCodeMap", "Intacct GL Account"),
-        ("BankAccountMap", "Intacct GL Account"),
-    ),
-    "IntacctEntities": (
-        ("EntityRouting", "Intacct Entity"),
-        ("AccountMap", "Entity"),
-        ("BankAccountMap", "Entity"),
-        ("TaxCodeMap", "Entity"),
-    ),
-    "IntacctLocations": (("EntityRouting", "Intacct Location"),),
-    "IntacctDepartments": (("EntityRouting", "Intacct Department"),),
-    "IntacctClasses": (("EntityRouting", "Intacct Class"),),
-    "IntacctTerms": (("TermMap", "Intacct Term"),),
-    "IntacctTaxDetails": (("TaxCodeMap", "Intacct Tax Detail"),),
-    "IntacctPaymentMethods": (("PaymentMethodMap", "Intacct Payment Method"),),
-    "IntacctFinancialEntities": (("BankAccountMap", "Intacct Financial Entity"),),
-    "IntacctCurrencies": (("CurrencyMap", "Intacct Currency"),),
-    "IntacctExchangeRateTypes": (("CurrencyMap", "Exchange Rate Type"),),
-}
-_DERIVED_QBO: dict[str, tuple[tuple[str, str], ...]] = {
-    "QboAccounts": (("AccountMap", "QuickBooks Account"),),
-    "QboBankAccounts": (("BankAccountMap", "QuickBooks Account"),),
-    "QboTerms": (("TermMap", "QuickBooks Term"),),
-    "QboTaxCodes": (("TaxCodeMap", "QuickBooks Tax Code"),),
-    "QboPaymentMethods": (("PaymentMethodMap", "QuickBooks Payment Method"),),
-    "QboCurrencies": (("CurrencyMap", "Currency"),),
-}
+def demo_rows(hints: Mapping[str, Any]) -> Rows:
+    """The mapping tables' rows (by header) that the hints describe."""
+    accounts = hints.get("accounts", [])
+    unmapped = set(hints.get("unmapped_accounts", [])) | {
+        a["qbo_account"] for a in accounts if not a["intacct_account"]
+    }
+    currencies = hints.get("currencies", {})
+    intacct_currencies = set(currencies.get("intacct", []))
+    return {
+        "AccountMap": [
+            {"QuickBooks Account": a["qbo_account"], "Intacct GL Account": a["intacct_account"]}
+            for a in accounts
+            if a["qbo_account"] not in unmapped
+        ]
+        + [{"QuickBooks Account": name, "Notes": "not decided yet"} for name in sorted(unmapped)],
+        "EntityRouting": _routing_rows(hints),
+        "TermMap": [
+            {"QuickBooks Term": t["qbo_term"], "Intacct Term": t["intacct_term"]} for t in hints.get("terms", [])
+        ],
+        "TaxCodeMap": [
+            {
+                "QuickBooks Tax Code": t["qbo_tax_code"],
+                "Intacct Tax Detail": t.get("intacct_tax_detail"),
+                "Intacct GL Account": t.get("intacct_account"),
+            }
+            for t in hints.get("tax_codes", [])
+        ],
+        "PaymentMethodMap": [
+            {
+                "QuickBooks Payment Method": m["qbo_payment_method"],
+                "Intacct Payment Method": m["intacct_payment_method"],
+            }
+            for m in hints.get("payment_methods", [])
+        ],
+        "BankAccountMap": [
+            {
+                "QuickBooks Account": b["qbo_account"],
+                "Intacct Financial Entity": b.get("intacct_financial_entity"),
+                # Intacct keeps undeposited funds as a GL account, not a checking account.
+                "Intacct GL Account": None if b.get("intacct_financial_entity") else b.get("intacct_gl"),
+            }
+            for b in hints.get("bank_accounts", [])
+            if b.get("qbo_account")
+        ],
+        "CurrencyMap": [
+            {
+                "Currency": code,
+                "Enabled": "Yes" if code in intacct_currencies else "No",
+                "Intacct Currency": code if code in intacct_currencies else None,
+            }
+            for code in currencies.get("qbo", [])
+        ],
+    }
 
 
-def _derive(
-    rows: Mapping[str, list[dict[str, str | None]]], plan: Mapping[str, tuple[tuple[str, str], ...]]
-) -> dict[str, list[ListEntry]]:
-    lists: dict[str, list[ListEntry]] = {}
-    for list_name, sources in plan.items():
-        values = sorted({v for table, header in sources for r in rows.get(table, []) if (v := r.get(header))})
-        lists[list_name] = [ListEntry(v) for v in values]
-    return lists
+def _entries(values: Mapping[str, str | None] | list[str]) -> list[ListEntry]:
+    if isinstance(values, Mapping):
+        return [ListEntry(v, values[v] or "") for v in sorted(v for v in values if v)]
+    return [ListEntry(v) for v in sorted({v for v in values if v})]
 
 
-def _lists(given: Any, derived: dict[str, list[ListEntry]]) -> dict[str, list[ListEntry]]:
-    lists = dict(derived)
-    for name, entries in (given or {}).items():
-        lists[name] = [as_list_entry(e) for e in entries]
-    return lists
+def demo_lists(hints: Mapping[str, Any]) -> tuple[dict[str, list[ListEntry]], dict[str, list[ListEntry]]]:
+    """Both systems' lists as far as the hints name them (QuickBooks lists, Intacct lists)."""
+    classes = hints.get("classes", [])
+    departments = hints.get("departments", [])
+    banks = hints.get("bank_accounts", [])
+    currencies = hints.get("currencies", {})
+    entities = currencies.get("intacct_entities", {})
+    qbo = {
+        "QboAccounts": _entries([a["qbo_account"] for a in hints.get("accounts", [])]),
+        "QboBankAccounts": _entries([b["qbo_account"] for b in banks if b.get("qbo_account")]),
+        "QboClasses": _entries([c["qbo_class"] for c in classes]),
+        "QboDepartments": _entries([d["qbo_department"] for d in departments]),
+        "QboTerms": _entries([t["qbo_term"] for t in hints.get("terms", [])]),
+        "QboTaxCodes": _entries([t["qbo_tax_code"] for t in hints.get("tax_codes", [])]),
+        "QboPaymentMethods": _entries([m["qbo_payment_method"] for m in hints.get("payment_methods", [])]),
+        "QboCurrencies": _entries(list(currencies.get("qbo", []))),
+    }
+    gl = {a["intacct_account"]: a.get("intacct_title") for a in hints.get("accounts", []) if a["intacct_account"]}
+    gl.update(
+        {
+            t["intacct_account"]: gl.get(t["intacct_account"])
+            for t in hints.get("tax_codes", [])
+            if t.get("intacct_account")
+        }
+    )
+    gl.update({b["intacct_gl"]: gl.get(b["intacct_gl"], b.get("name")) for b in banks if b.get("intacct_gl")})
+    intacct = {
+        "IntacctEntities": _entries(sorted({*entities, *(d["intacct_entity"] for d in departments)})),
+        "IntacctGLAccounts": _entries(gl),
+        "IntacctLocations": _entries([d.get("intacct_location") for d in departments]),
+        "IntacctDepartments": _entries(
+            [dep for c in classes for dep in (c.get("intacct_department_by_entity") or {}).values()]
+        ),
+        "IntacctClasses": _entries([c.get("intacct_class") for c in classes]),
+        "IntacctTerms": _entries([t["intacct_term"] for t in hints.get("terms", [])]),
+        "IntacctPaymentMethods": _entries([m["intacct_payment_method"] for m in hints.get("payment_methods", [])]),
+        "IntacctFinancialEntities": _entries({b["intacct_financial_entity"]: b.get("name") for b in banks}),
+        "IntacctCurrencies": _entries(list(currencies.get("intacct", []))),
+        "IntacctExchangeRateTypes": _entries(list(EXCHANGE_RATE_TYPES)),
+    }
+    return qbo, intacct
 
 
 def build_demo_workbook(manifest: Mapping[str, Any], out: Path) -> Path:
     """Write the demo group's mapping workbook from ``manifest["mapping_hints"]``."""
     hints = manifest.get("mapping_hints") or {}
-    rows = demo_rows(hints)
-    qbo_derived = _derive(rows, _DERIVED_QBO)
-    routing = rows.get("EntityRouting", [])
-    qbo_derived["QboClasses"] = [
-        ListEntry(v) for v in sorted({r["QuickBooks Value"] for r in routing if r["QuickBooks Dimension"] == "Class"})
-    ]
-    qbo_derived["QboDepartments"] = [
-        ListEntry(v)
-        for v in sorted({r["QuickBooks Value"] for r in routing if r["QuickBooks Dimension"] == "Department"})
-    ]
-    return build_workbook(
-        out,
-        qbo_lists=_lists(hints.get("qbo_lists"), qbo_derived),
-        intacct_lists=_lists(hints.get("intacct_lists"), _derive(rows, _DERIVED_INTACCT)),
-        rows=rows,
-    )
+    qbo_lists, intacct_lists = demo_lists(hints)
+    return build_workbook(out, qbo_lists=qbo_lists, intacct_lists=intacct_lists, rows=demo_rows(hints))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Build the demo mapping workbook from a seeded manifest.json")
     parser.add_argument("--manifest", type=Path, required=True, help="manifest.json written by `include.sandbox seed`")
     parser.add_argument("--out", type=Path, default=DEMO_WORKBOOK)
     args = parser.parse_args(argv)
-    manifest = json.loads(args.manifest.read_text())
-    path = build_demo_workbook(manifest, args.out)
+    path = build_demo_workbook(json.loads(args.manifest.read_text()), args.out)
     print(f"wrote {path}")
 
 

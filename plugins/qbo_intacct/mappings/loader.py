@@ -317,16 +317,20 @@ class MappingWorkbook:
     def route(self, qbo_class: str | None = None, qbo_department: str | None = None) -> Route | None:
         """Intacct entity and dimensions for a QuickBooks class / department, or ``None`` if undecidable.
 
-        The department decides the entity; without one, a class with rows for a single entity
-        does. A value routed to several entities cannot decide it (the document is held for
-        review). Then the department row gives the location, and the class row for that entity
-        gives the department and class (falling back to the department row's).
+        The department decides the entity. Without a department, a class with rows for a single
+        entity decides it, otherwise the ``Default`` row does. A department that is unmapped, or
+        routed to several entities, decides nothing (the document is held for review); it never
+        falls back to the default. Then the department row gives the location, and the class row
+        for that entity gives the department and class (falling back to the department row's).
         """
         by_department = [r for r in self.routing if r.qbo_dimension == "Department" and r.qbo_value == qbo_department]
         by_class = [r for r in self.routing if r.qbo_dimension == "Class" and r.qbo_value == qbo_class]
-        entities = {r.intacct_entity for r in by_department} if qbo_department else set()
-        if not entities and qbo_class:
+        if qbo_department:
+            entities = {r.intacct_entity for r in by_department}
+        else:
             entities = {r.intacct_entity for r in by_class}
+            if len(entities) != 1:
+                entities = {r.intacct_entity for r in self.routing if r.qbo_dimension == "Default"}
         if len(entities) != 1:
             return None
         (entity,) = entities

@@ -94,7 +94,7 @@ FIELD_GROUPS: tuple[str, ...] = ("identity", "contact", "address", "terms", "tax
 # Fixed choices: written by the template, never by a refresh.
 CHOICES: dict[str, tuple[str, ...]] = {
     "YesNo": ("Yes", "No"),
-    "Dimensions": ("Class", "Department"),
+    "Dimensions": ("Department", "Class", "Default"),
     "Directions": ("QuickBooks to Intacct", "Intacct to QuickBooks", "Both ways"),
     "SystemsOfRecord": ("QuickBooks", "Intacct", "Review"),
     "ConflictRules": ("Follow system of record", "Always review"),
@@ -194,7 +194,8 @@ TABLES: tuple[TableSpec, ...] = (
             "Which Intacct entity, location, department and class a QuickBooks transaction gets. The entity comes "
             "from the department row (one entity per QuickBooks department), or from a class that has a row for "
             "one entity only. A class may have one row per entity (e.g. a different Intacct department in each). "
-            "Location comes from the department row; department and class from the class row when it has them."
+            "Location comes from the department row; department and class from the class row when it has them. "
+            "A 'Default' row (QuickBooks Value '(none)') gives the entity of documents with neither."
         ),
         source_list="QboClasses",
         source_columns=("QuickBooks Value", "QuickBooks Dimension"),

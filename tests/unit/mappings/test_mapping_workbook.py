@@ -17,6 +17,8 @@ from qbo_intacct.mappings.loader import (
     DEFAULT_WORKBOOK,
     Decision,
     Direction,
+    MappingWorkbook,
+    Route,
     inspect_workbook,
     load_mappings,
     mapping_workbook_path,
@@ -349,39 +351,77 @@ def test_refresh_keeps_lists_it_was_not_given(workbook: Path) -> None:
 
 # --- demo workbook --------------------------------------------------------------------------
 
+# A trimmed copy of the generator's ``mapping_hints`` (include/sandbox/books/generate.py documents the format).
 DEMO_MANIFEST: dict[str, Any] = {
     "mapping_hints": {
         "accounts": [
-            {"qbo_account": "Travel", "intacct_account": "63000"},
-            {"qbo_account": "Meals and Entertainment", "intacct_account": "63000"},
-            {"qbo_account": "Other Income:Grant Income", "intacct_account": None},
+            {"qbo_account": "Travel", "qbo_id": "30", "intacct_account": "63000", "intacct_title": "T&E"},
+            {"qbo_account": "Meals and Entertainment", "intacct_account": "63000", "intacct_title": "T&E"},
+            {"qbo_account": "Other Income:Grant Income", "intacct_account": None, "intacct_title": None},
+            {"qbo_account": "Ask My Accountant", "qbo_id": "40", "intacct_account": None, "intacct_title": None},
         ],
-        "unmapped_accounts": ["Other Income:Grant Income", "Ask My Accountant"],
-        "routing": [
-            {"dimension": "Department", "qbo_value": "Boston", "entity": "US", "location": "US-BOS"},
-            {"dimension": "Class", "qbo_value": "Sales", "entity": "US", "department": "US-SALES", "class": "SUB"},
+        "unmapped_accounts": ["Ask My Accountant", "Other Income:Grant Income"],
+        "departments": [
+            {"qbo_department": "Boston", "qbo_id": "1", "intacct_entity": "US", "intacct_location": "US-BOS"},
+            {"qbo_department": "London", "qbo_id": "3", "intacct_entity": "UK", "intacct_location": "UK-LDN"},
         ],
-        "terms": [{"qbo": "Net 30", "intacct": "N30"}],
+        "classes": [
+            {
+                "qbo_class": "Sales",
+                "qbo_id": "1",
+                "intacct_class": "SUB",
+                "intacct_department_by_entity": {"US": "US-SALES", "UK": "UK-SALES"},
+            }
+        ],
+        "default_entity": "US",
+        "terms": [{"qbo_term": "Net 30", "qbo_id": "3", "intacct_term": "N30", "due_days": 30}],
+        "tax_codes": [{"qbo_tax_code": "Texas", "qbo_id": "2", "rate_percent": "8.25", "intacct_account": "22000"}],
+        "payment_methods": [{"qbo_payment_method": "Check", "qbo_id": "2", "intacct_payment_method": "Printed Check"}],
         "bank_accounts": [
-            {"qbo": "Checking", "intacct_financial_entity": "BOA-US-CHK", "entity": "US"},
-            {"qbo": "Undeposited Funds", "intacct_account": "10500"},
+            {"name": "Checking", "qbo_account": "Checking", "intacct_financial_entity": "BOA-US-CHK",
+             "intacct_gl": "10100", "intacct_entity": "US", "currency": "USD", "undeposited": False},
+            {"name": "Undeposited Funds", "qbo_account": "Undeposited Funds", "intacct_financial_entity": None,
+             "intacct_gl": "10500", "intacct_entity": "US", "currency": "USD", "undeposited": True},
+            {"name": "Barclays GBP Operating", "qbo_account": None, "intacct_financial_entity": "BARC-UK-GBP",
+             "intacct_gl": "10200", "intacct_entity": "UK", "currency": "GBP", "undeposited": False},
         ],
-        "currencies": [{"currency": "USD", "enabled": True, "intacct": "USD"}],
+        "currencies": {"qbo_home": "USD", "qbo": ["GBP", "USD"], "intacct": ["GBP", "USD"],
+                       "intacct_entities": {"US": "USD", "UK": "GBP"}, "not_in_intacct": ["CHF"]},
     }
-}
+}  # fmt: skip
 
 
-def test_demo_workbook_maps_the_demo_group_and_loads(tmp_path: Path) -> None:
-    mappings = load_mappings(build_demo_workbook(DEMO_MANIFEST, tmp_path / "demo.xlsx"))
-    assert (
-        mappings.gl_account("Meals and Entertainment"),
-        mappings.bank_account("Undeposited Funds").intacct_gl_account,
-    ) == (
+@pytest.fixture
+def demo(tmp_path: Path) -> MappingWorkbook:
+    return load_mappings(build_demo_workbook(DEMO_MANIFEST, tmp_path / "demo.xlsx"))
+
+
+def test_demo_workbook_folds_accounts_and_maps_undeposited_funds_to_a_gl_account(demo: MappingWorkbook) -> None:
+    assert (demo.gl_account("Meals and Entertainment"), demo.bank_account("Undeposited Funds").intacct_gl_account) == (
         "63000",
         "10500",
     )
 
 
-def test_demo_workbook_leaves_the_deliberately_unmapped_accounts_unmapped(tmp_path: Path) -> None:
-    mappings = load_mappings(build_demo_workbook(DEMO_MANIFEST, tmp_path / "demo.xlsx"))
-    assert mappings.unmapped["AccountMap"] == ("Other Income:Grant Income", "Ask My Accountant")
+def test_demo_workbook_leaves_the_deliberately_unmapped_accounts_unmapped(demo: MappingWorkbook) -> None:
+    assert demo.unmapped["AccountMap"] == ("Ask My Accountant", "Other Income:Grant Income")
+
+
+def test_demo_routing_takes_entity_from_department_and_department_from_class(demo: MappingWorkbook) -> None:
+    assert demo.route(qbo_class="Sales", qbo_department="London") == Route("UK", "UK-LDN", "UK-SALES", "SUB")
+
+
+def test_document_without_department_goes_to_the_default_entity(demo: MappingWorkbook) -> None:
+    assert demo.route(qbo_class="Sales") == Route("US", None, "US-SALES", "SUB")
+
+
+def test_unknown_department_never_falls_back_to_the_default_entity(demo: MappingWorkbook) -> None:
+    assert demo.route(qbo_class="Sales", qbo_department="Paris") is None
+
+
+def test_demo_workbook_from_the_generated_demo_books_validates(tmp_path: Path) -> None:
+    from include.sandbox.books.generate import generate_books
+
+    manifest = generate_books(seed=42, scale="tiny", out=tmp_path / "books")
+    mappings = load_mappings(build_demo_workbook(manifest, tmp_path / "demo.xlsx"))
+    assert set(mappings.unmapped["AccountMap"]) == set(manifest["mapping_hints"]["unmapped_accounts"])
