@@ -909,8 +909,8 @@ class IntacctHook(BaseHook):
         return self._read_keys("readByName", object_name, names, fields, self._entity(entity_id))
 
     def entities(self) -> list[dict[str, Any]]:
-        """The company's entities (LOCATIONENTITY), read at top level."""
-        return list(self.iter_query("LOCATIONENTITY", ["RECORDNO", "LOCATIONID", "NAME"], entity_id=""))
+        """The company's entities (LOCATIONENTITY: RECORDNO, LOCATIONID, NAME, base CURRENCY), read at top level."""
+        return list(self.iter_query("LOCATIONENTITY", ["RECORDNO", "LOCATIONID", "NAME", "CURRENCY"], entity_id=""))
 
     # ---------------------------------------------------------------- writes
 

@@ -104,7 +104,8 @@ def test_hook_refuses_a_password_argument() -> None:
 
 
 def test_entities_lists_the_company_entities(hook: IntacctHook) -> None:
-    assert {e["LOCATIONID"] for e in hook.entities()} >= {"US", "UK", "CA"}
+    currencies = {e["LOCATIONID"]: e["CURRENCY"] for e in hook.entities()}
+    assert currencies == {"US": "USD", "UK": "GBP", "CA": "CAD"}
 
 
 # ------------------------------------------------------------------------------------ writes
