@@ -1,8 +1,11 @@
 """QuickBooksHook against the QuickBooks sandbox over real HTTP: OAuth, reads, idempotent writes, faults.
 
 Every test starts from empty books (the ``qbo_sandbox`` fixture resets them) and reaches the sandbox
-through ``AIRFLOW_CONN_QUICKBOOKS_DEFAULT`` exactly as a deployment reaches Intuit. Each test gets
-its own token-store database (``qbo_intacct_state``), so tests never share a rotated refresh token.
+through ``AIRFLOW_CONN_QUICKBOOKS_DEFAULT`` exactly as a deployment reaches Intuit. The token store
+is the session's ``qbo_intacct_state`` database, as in a deployment: the sandbox keeps issued tokens
+across resets, so each test continues the chain of rotated refresh tokens the previous one left.
+Tests that put a different refresh token in the connection use a private store (``private_token_db``)
+so they cannot break that chain.
 """
 
 from __future__ import annotations
@@ -46,15 +49,24 @@ def _statuses(counters: dict[str, Any], endpoint: str, operation: str) -> dict[s
 
 
 @pytest.fixture
-def token_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh token store per test: the connection's refresh token is spent afresh each time."""
+def private_token_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A token store of this test's own, for tests that change the connection's refresh token."""
     db = tmp_path / "state.db"
     monkeypatch.setenv("AIRFLOW_CONN_QBO_INTACCT_STATE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
     return db
 
 
 @pytest.fixture
-def sandbox(qbo_sandbox: Any, token_db: Path) -> Iterator[Any]:
+def strict_refresh_tokens(qbo_sandbox: Any) -> Iterator[None]:
+    """No grace for superseded refresh tokens: a double spend answers invalid_grant at once."""
+    grace = qbo_sandbox.configure(refresh_grace_seconds=0)
+    yield
+    qbo_sandbox.configure(refresh_grace_seconds=120)
+    del grace
+
+
+@pytest.fixture
+def sandbox(qbo_sandbox: Any) -> Iterator[Any]:
     reset_limiters()
     yield qbo_sandbox
     qbo_sandbox.clear_faults()
@@ -80,7 +92,7 @@ def test_connection_reports_the_company(hook: QuickBooksHook) -> None:
 
 
 def test_connection_with_a_revoked_refresh_token_fails_with_advice(
-    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+    sandbox: Any, private_token_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
     conn["extra"]["refresh_token"] = "not-a-token-intuit-issued"
@@ -98,15 +110,18 @@ def test_hook_refuses_secrets_as_arguments(sandbox: Any) -> None:
 # ------------------------------------------------------------------------------------ OAuth
 
 
-def test_rotated_refresh_token_is_persisted_and_used_by_the_next_worker(sandbox: Any) -> None:
+def test_rotated_refresh_token_is_persisted_and_used_by_the_next_worker(
+    sandbox: Any, strict_refresh_tokens: None
+) -> None:
+    sandbox.advance_clock(3700)  # whatever access token the store holds is now expired
     first = QuickBooksHook(**FAST)
-    first.company_info()
+    first.company_info()  # 401, refresh: the refresh token rotates
     seed = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])["extra"]["refresh_token"]
     rotated = first._tokens.stored_refresh_token()
     assert rotated
     assert rotated != seed
-    sandbox.advance_clock(3700)  # every access token issued so far is now expired
-    second = QuickBooksHook(**FAST)  # a new worker: reads the rotated token from the store
+    sandbox.advance_clock(3700)  # ... expired again, and every superseded refresh token is dead
+    second = QuickBooksHook(**FAST)  # a new worker: must find the rotated token in the store
     assert second.company_info()
     assert _statuses(sandbox.counters(), "token", "refresh") == {"200": 2}
 
@@ -121,7 +136,9 @@ def test_expired_access_token_is_refreshed_on_401_and_the_call_succeeds(hook: Qu
     assert _served(counters, "token", "refresh", 200) == 1
 
 
-def test_refresh_token_rejected_raises_auth_error(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refresh_token_rejected_raises_auth_error(
+    sandbox: Any, private_token_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
     conn["extra"]["refresh_token"] = "revoked"
     monkeypatch.setenv("AIRFLOW_CONN_QUICKBOOKS_DEFAULT", json.dumps(conn))
@@ -149,7 +166,9 @@ _REFRESH_SCRIPT = textwrap.dedent(
 )
 
 
-def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(sandbox: Any, tmp_path: Path) -> None:
+def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
+    sandbox: Any, strict_refresh_tokens: None, tmp_path: Path
+) -> None:
     QuickBooksHook(**FAST).company_info()  # tokens exist in the store
     sandbox.advance_clock(3700)  # ... and the access token is now expired at the server
     sandbox.reset_counters()
@@ -263,7 +282,7 @@ def test_get_missing_object_raises_fault_610(hook: QuickBooksHook) -> None:
 def test_report_returns_header_and_rows(hook: QuickBooksHook) -> None:
     customer = _customer(hook, "Report Co")
     _invoice(hook, customer["Id"], "rep-inv")
-    report = hook.report("ProfitAndLoss", start_date="2000-01-01", end_date="2100-12-31")
+    report = hook.report("TrialBalance", start_date="2000-01-01", end_date="2100-12-31")
     assert "Header" in report
     assert "Rows" in report
 
@@ -455,6 +474,7 @@ def test_persistent_5xx_raises_retryable_error_after_bounded_attempts(sandbox: A
 def test_burst_of_2000_reads_reaches_the_caller_with_no_429(sandbox: Any) -> None:
     """16 threads, 2,000 reads; the server allows 10 in flight. The per-minute ceiling is raised on
     both sides for this test only (at Intuit's 500/min, 2,000 reads take four minutes by design)."""
+    before = sandbox.configure()["limits"]
     sandbox.configure(limits={"concurrent": 10, "per_minute": 2500})
     try:
         hook = QuickBooksHook(requests_per_minute=2400, max_concurrent=10, **FAST)
@@ -482,7 +502,7 @@ def test_burst_of_2000_reads_reaches_the_caller_with_no_429(sandbox: Any) -> Non
         assert errors == []
         assert statuses.get("200") == 2000
     finally:
-        sandbox.configure(limits={"concurrent": 10, "per_minute": 500})
+        sandbox.configure(limits=before)
 
 
 # ------------------------------------------------------------------------------------ secrets in logs
