@@ -67,6 +67,7 @@ READBYQUERY_MAX_PAGE = 1000
 QUERY_MAX_PAGE = 2000
 READ_MAX_KEYS = 100
 MAX_CURSORS = 200
+QUERY_CACHE_SIZE = 8
 ABORTED_TEXT = "The entire transaction in this operation has been rolled back due to an error."
 
 
@@ -151,6 +152,7 @@ class Gateway:
         self.sessions: dict[str, Session] = {}
         self.cursors: OrderedDict[str, Cursor] = OrderedDict()
         self.completed: dict[str, str] = {}  # function controlid -> original <result> (uniqueid)
+        self.query_cache: OrderedDict[str, list[Record]] = OrderedDict()
         self.lock = threading.RLock()
 
     # ------------------------------------------------------------------ state swaps (reset/load)
@@ -162,6 +164,7 @@ class Gateway:
             self.state = state
             self.cursors.clear()
             self.completed.clear()
+            self.query_cache.clear()
 
     # ------------------------------------------------------------------ request
     def handle(self, body: bytes) -> bytes:
@@ -473,15 +476,26 @@ class Gateway:
         if not offset_text.isdigit():
             raise QueryError("offset must be a non-negative integer")
         offset = int(offset_text)
-        matches = [r for r in self.state.visible(spec.name, session.entity, show_private=show_private) if predicate(r)]
-        matches.sort(key=lambda r: r["RECORDNO"])
         orderby = body.get("orderby")
         orders = as_list(orderby.get("order")) if isinstance(orderby, dict) else []
-        for order in reversed(orders):  # stable sorts, last key first
-            if not isinstance(order, dict) or not text_of(order.get("field")).strip():
-                raise QueryError("<order> needs a <field>")
-            name = text_of(order.get("field")).strip().upper()
-            matches.sort(key=sort_key(spec, name), reverse="descending" in order)
+        # Offset paging re-runs the same query for every page; unchanged data answers from the cache.
+        cache_key = repr(
+            (spec.name, session.entity, show_private, fold, body.get("filter"), orders, self.state.version)
+        )
+        matches = self.query_cache.get(cache_key)
+        if matches is None:
+            matches = [
+                r for r in self.state.visible(spec.name, session.entity, show_private=show_private) if predicate(r)
+            ]
+            matches.sort(key=lambda r: r["RECORDNO"])
+            for order in reversed(orders):  # stable sorts, last key first
+                if not isinstance(order, dict) or not text_of(order.get("field")).strip():
+                    raise QueryError("<order> needs a <field>")
+                name = text_of(order.get("field")).strip().upper()
+                matches.sort(key=sort_key(spec, name), reverse="descending" in order)
+            self.query_cache[cache_key] = matches
+            while len(self.query_cache) > QUERY_CACHE_SIZE:
+                self.query_cache.popitem(last=False)
         page = matches[offset : offset + page_size]
         remaining = max(0, len(matches) - offset - len(page))
         parts = [

@@ -79,41 +79,56 @@ def _like(pattern: str, fold: bool) -> re.Pattern[str]:
     return re.compile(regex, re.DOTALL | (re.IGNORECASE if fold else 0))
 
 
-def compare(spec: ObjectSpec, rec: Record, name: str, op: str, values: list[Any], *, fold: bool = False) -> bool:
-    """Apply one operator (query's names) to a record field."""
-    raw = field_value(rec, name)
-    if op == "isnull":
-        return raw is None or raw == ""
-    if op == "isnotnull":
-        return not (raw is None or raw == "")
+def comparator(spec: ObjectSpec, name: str, op: str, values: list[Any], *, fold: bool = False) -> Predicate:
+    """One operator (query's names) on one field, with the literals typed once, not per record."""
+    if op in ("isnull", "isnotnull"):
+        want_null = op == "isnull"
+        return lambda rec: (field_value(rec, name) in (None, "")) == want_null
     if op in ("like", "notlike"):
-        matched = raw is not None and bool(_like(str(values[0]), fold).fullmatch(str(raw)))
-        return matched if op == "like" else not matched
-    current = _typed(spec, name, raw, literal=False, fold=fold)
+        pattern = _like(str(values[0]), fold)
+        positive = op == "like"
+
+        def like(rec: Record) -> bool:
+            raw = field_value(rec, name)
+            return (raw is not None and bool(pattern.fullmatch(str(raw)))) == positive
+
+        return like
     wanted = [_typed(spec, name, v, literal=True, fold=fold) for v in values]
     if op in ("in", "notin"):
-        found = current is not None and current in wanted
-        return found if op == "in" else not found
-    if current is None or current == "":
-        return op == "notequalto" and wanted[0] not in (None, "")
-    try:
-        if op == "equalto":
-            return current == wanted[0]
-        if op == "notequalto":
-            return current != wanted[0]
-        if op == "lessthan":
-            return current < wanted[0]
-        if op == "lessthanorequalto":
-            return current <= wanted[0]
-        if op == "greaterthan":
-            return current > wanted[0]
-        if op == "greaterthanorequalto":
-            return current >= wanted[0]
-        if op == "between":
-            return wanted[0] <= current <= wanted[1]
-    except TypeError:
-        return False
-    raise QueryError(f"unknown operator {op}")
+        members = set(wanted)
+        positive = op == "in"
+
+        def member(rec: Record) -> bool:
+            current = _typed(spec, name, field_value(rec, name), literal=False, fold=fold)
+            return (current is not None and current in members) == positive
+
+        return member
+    if op not in _BINARY:
+        raise QueryError(f"unknown operator {op}")
+    test = _BINARY[op]
+    first = wanted[0]
+
+    def binary(rec: Record) -> bool:
+        current = _typed(spec, name, field_value(rec, name), literal=False, fold=fold)
+        if current is None or current == "":
+            return op == "notequalto" and first not in (None, "")
+        try:
+            return test(current, wanted)
+        except TypeError:
+            return False
+
+    return binary
+
+
+_BINARY: dict[str, Callable[[Any, list[Any]], bool]] = {
+    "equalto": lambda c, w: c == w[0],
+    "notequalto": lambda c, w: c != w[0],
+    "lessthan": lambda c, w: c < w[0],
+    "lessthanorequalto": lambda c, w: c <= w[0],
+    "greaterthan": lambda c, w: c > w[0],
+    "greaterthanorequalto": lambda c, w: c >= w[0],
+    "between": lambda c, w: w[0] <= c <= w[1],
+}
 
 
 # ------------------------------------------------------------------ query (XML filter)
@@ -183,11 +198,7 @@ def _compile_node(spec: ObjectSpec, op: str, body: Any, *, fold: bool) -> Predic
         raise QueryError(f"<{op}> needs at least one <value>")
     elif op not in ("in", "notin", "between") and len(values) != 1:
         raise QueryError(f"<{op}> needs one <value>")
-    # check literal types once, so a bad date fails the query instead of matching nothing
-    for v in values:
-        if op not in ("like", "notlike"):
-            _typed(spec, name, v, literal=True, fold=fold)
-    return lambda rec: compare(spec, rec, name, op, values, fold=fold)
+    return comparator(spec, name, op, values, fold=fold)  # types the literals: a bad date fails here
 
 
 # ------------------------------------------------------------------ readByQuery (SQL-like text)
@@ -298,8 +309,7 @@ class _SqlParser:
             if self.peek_word() != "NULL":
                 raise QueryError("Invalid query: IS must be followed by NULL or NOT NULL")
             self.pos += 1
-            op = "isnotnull" if negate else "isnull"
-            return lambda rec: compare(self.spec, rec, name, op, [], fold=self.fold)
+            return comparator(self.spec, name, "isnotnull" if negate else "isnull", [], fold=self.fold)
         if word == "NOT":
             self.pos += 1
             negate = True
@@ -307,8 +317,7 @@ class _SqlParser:
         if word == "LIKE":
             self.pos += 1
             pattern = self.literal()
-            op = "notlike" if negate else "like"
-            return lambda rec: compare(self.spec, rec, name, op, [pattern], fold=self.fold)
+            return comparator(self.spec, name, "notlike" if negate else "like", [pattern], fold=self.fold)
         if word == "IN":
             self.pos += 1
             if self.take() != ("punct", "("):
@@ -321,19 +330,14 @@ class _SqlParser:
                 if (kind, value) != ("punct", ","):
                     raise QueryError("Invalid query: expected , or ) in IN list")
                 values.append(self._status(name, self.literal()))
-            op = "notin" if negate else "in"
-            for v in values:
-                _typed(self.spec, name, v, literal=True, fold=self.fold)
-            return lambda rec: compare(self.spec, rec, name, op, values, fold=self.fold)
+            return comparator(self.spec, name, "notin" if negate else "in", values, fold=self.fold)
         if negate:
             raise QueryError("Invalid query: NOT must precede LIKE or IN here")
         kind, symbol = self.take()
         if kind != "op":
             raise QueryError(f"Invalid query: expected an operator after {name}")
         value = self._status(name, self.literal())
-        op = _SQL_OPS[symbol]
-        _typed(self.spec, name, value, literal=True, fold=self.fold)
-        return lambda rec: compare(self.spec, rec, name, op, [value], fold=self.fold)
+        return comparator(self.spec, name, _SQL_OPS[symbol], [value], fold=self.fold)
 
     @staticmethod
     def _status(name: str, value: str) -> str:

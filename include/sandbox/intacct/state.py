@@ -346,6 +346,8 @@ class IntacctState:
     # id value -> RECORDNO, per object with an id field
     _ids: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _undo: list[tuple[str, int, Record | None]] | None = field(default=None, repr=False)
+    #: bumped on every change, so readers (the gateway's query cache) know when results went stale
+    version: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         self._tz = ZoneInfo(self.timezone)
@@ -461,6 +463,7 @@ class IntacctState:
 
     def _rollback(self) -> None:
         assert self._undo is not None
+        self.version += 1
         for object_name, recno, old in reversed(self._undo):
             spec = SPECS[object_name]
             current = self.records[object_name].get(recno)
@@ -476,11 +479,13 @@ class IntacctState:
 
     def _touch(self, object_name: str, rec: Record) -> None:
         """Journal a record before it is changed in place, so a rollback can restore it."""
+        self.version += 1
         if self._undo is not None:
             self._undo.append((object_name, rec["RECORDNO"], copy.deepcopy(rec)))
 
     def _put_new(self, spec: ObjectSpec, rec: Record) -> None:
         recno = rec["RECORDNO"]
+        self.version += 1
         self.records[spec.name][recno] = rec
         if spec.id_field:
             self._ids[spec.name][str(rec[spec.id_field])] = recno
