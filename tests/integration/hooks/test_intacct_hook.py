@@ -408,6 +408,28 @@ def test_api_transactions_are_counted_like_the_gateway_counts_them(hook: Intacct
     assert hook.usage()["api_transactions"] == 9
 
 
+# ------------------------------------------------------------------------------------ logs
+
+
+def test_each_request_attempt_logs_one_line_with_control_id_functions_status_and_record_keys(
+    hook: IntacctHook, intacct_sandbox: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hook.test_connection()
+    capsys.readouterr()
+    intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "create", "kind": "500", "count": 1})
+    hook.create("CUSTOMER", [_customer(1), _customer(2)], keys=["k:1", "k:2"], record_keys=["qbo:1", "qbo:2"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if "Intacct request req-" in line]
+    assert len(lines) == 2
+    first, second = lines
+    control_id = first.split("Intacct request ", 1)[1].split(":", 1)[0]
+    assert control_id in second  # a retry logs under the same request control id
+    assert "2 function(s) [createx2]" in first
+    assert "attempt=1 http=500" in first
+    assert "attempt=2 http=200 status=success" in second
+    assert "records=qbo:1,qbo:2" in second
+    assert "Customer 1" not in first + second  # never record content
+
+
 # ------------------------------------------------------------------------------------ secrets in logs
 
 
