@@ -582,12 +582,12 @@ _DATETIME_RE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})[ T](\d{2}):(\d{2}):(\d{2})$
 
 def is_money_field(name: str) -> bool:
     """Fields read back as ``Decimal``: amounts, totals, balances, credit limits and exchange rates."""
-    upper = name.upper()
+    upper = name.rsplit(".", 1)[-1].upper()  # dot-notation fields (VENDOR.CREDITLIMIT) by their last part
     return "AMOUNT" in upper or "TOTAL" in upper or upper in _MONEY_NAMES or upper.endswith("_BALANCE")
 
 
 def _is_date_field(name: str) -> bool:
-    upper = name.upper()
+    upper = name.rsplit(".", 1)[-1].upper()
     return upper.startswith("WHEN") or upper.endswith("DATE")
 
 

@@ -187,6 +187,12 @@ def test_record_values_are_typed_money_dates_and_text() -> None:
     assert record["MEGAENTITYID"] is None
 
 
+def test_dot_notation_fields_are_typed_by_their_last_part() -> None:
+    record = record_from_xml({"VENDOR.CREDITLIMIT": "500.00", "CUSTOMER.WHENMODIFIED": "01/02/2024 00:00:00"}, LA)
+    assert record["VENDOR.CREDITLIMIT"] == Decimal("500.00")
+    assert record["CUSTOMER.WHENMODIFIED"] == datetime(2024, 1, 2, 8, 0, tzinfo=UTC)
+
+
 def test_whenmodified_is_read_in_the_company_timezone() -> None:
     assert parse_intacct_datetime("01/15/2024 09:00:00", ZoneInfo("Europe/London")) == datetime(
         2024, 1, 15, 9, 0, tzinfo=UTC
