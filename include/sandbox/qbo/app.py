@@ -43,6 +43,8 @@ Choices where Intuit's documentation is silent or contradicts itself (api-facts.
 - **CDC**: ``changedSince`` older than 30 days is a 400 ValidationFault ``6000``; each entity returns
   at most 1000 objects, oldest change first, so a client can move its watermark and ask again.
 - **Query**: ``=``, ``IN`` and ``LIKE`` on text ignore case; MAXRESULTS above 1000 is capped.
+- **Reset** (``POST /_sandbox/reset``) also puts limits and the knobs of ``PATCH /_sandbox/config``
+  back to their start values; OAuth clients and tokens survive it.
 - **Injected 503** answers with an HTML gateway page (not JSON), as a load balancer would; an
   injected 500 is a JSON ``SystemFault`` code ``10000``.
 """
@@ -59,7 +61,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.responses import Response
 
 from include.sandbox.common import (
@@ -73,7 +75,13 @@ from include.sandbox.common import (
     TenantLimiter,
     admin_router,
 )
-from include.sandbox.qbo.oauth import BearerRefused, OAuthError, OAuthStore
+from include.sandbox.qbo.oauth import (
+    ACCESS_TOKEN_SECONDS,
+    DEFAULT_GRACE_SECONDS,
+    BearerRefused,
+    OAuthError,
+    OAuthStore,
+)
 from include.sandbox.qbo.query import QueryEngine
 from include.sandbox.qbo.reports import trial_balance
 from include.sandbox.qbo.state import (
@@ -124,6 +132,7 @@ class QboRuntime:
         self.log = RequestLog()
         limits = config.limits if config.limits != LimitConfig() else LimitConfig(**vars(DEFAULT_LIMITS))
         self.limiter = TenantLimiter(limits)
+        self._start_limits = dict(vars(limits))
         creds = config.credentials or {}
         self.client_id = str(creds.get("client_id") or secrets.token_urlsafe(24))
         self.client_secret = str(creds.get("client_secret") or secrets.token_urlsafe(32))
@@ -150,6 +159,18 @@ class QboRuntime:
         """Books back to the start (or ``snapshot``); OAuth clients and issued tokens are kept."""
         new_state = self._initial_state(snapshot or self.config.snapshot)
         self._swap_state(new_state)
+        # Limits and knobs a test changed go back to the start values, so tests stay independent.
+        for key, value in self._start_limits.items():
+            setattr(self.limiter.limits, key, value)
+        self.patch_config(
+            {
+                "refresh_grace_seconds": DEFAULT_GRACE_SECONDS,
+                "access_token_seconds": ACCESS_TOKEN_SECONDS,
+                "cdc_max_objects": CDC_MAX_OBJECTS,
+                "cdc_lookback_days": CDC_LOOKBACK_DAYS,
+                "max_batch_items": MAX_BATCH_ITEMS,
+            }
+        )
 
     def save_snapshot(self, path: Path) -> None:
         with self.state.lock:
@@ -589,6 +610,17 @@ def create_app(config: SandboxConfig) -> FastAPI:
 
     def params_of(request: Request) -> dict[str, str]:
         return dict(request.query_params)
+
+    @app.post("/_sandbox/qbo/authorize")
+    def authorize(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, str]:
+        """Sandbox-only: a fresh refresh token for a realm, as if an admin re-authorised the app.
+
+        Tests use it to get their own token chain, so they never spend the bootstrap token that
+        sandbox.json hands to the hooks.
+        """
+        realm_id = str(payload.get("realm_id") or next(iter(runtime.state.realms)))
+        token = runtime.oauth.bootstrap(realm_id, runtime.client_id)
+        return {"realm_id": realm_id, "refresh_token": token}
 
     # ---- OAuth --------------------------------------------------------------------------------------
 
