@@ -150,10 +150,11 @@ _REFRESH_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    go = Path(sys.argv[1])
+    go, ready = Path(sys.argv[1]), Path(sys.argv[2])
     from qbo_intacct.hooks.quickbooks import QuickBooksHook
     hook = QuickBooksHook(backoff_base_seconds=0.01, backoff_cap_seconds=0.05)
-    hook._settings, hook._tokens  # connection read and store opened before the race starts
+    hook._settings, hook._tokens, hook._access_token()  # stale token cached before the race starts
+    ready.touch()
     while not go.exists():
         time.sleep(0.005)
     try:
@@ -173,18 +174,21 @@ def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
     sandbox.advance_clock(3700)  # ... and the access token is now expired at the server
     sandbox.reset_counters()
     go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{n}" for n in range(3)]
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", _REFRESH_SCRIPT, str(go)],
+            [sys.executable, "-c", _REFRESH_SCRIPT, str(go), str(ready_file)],
             cwd=ROOT,
             env=os.environ.copy(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(3)
+        for ready_file in ready
     ]
-    time.sleep(1.5)  # let the interpreters import and open the store; the race starts at the go file
+    deadline = time.monotonic() + 90
+    while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling for the workers to be armed, not timing the race
     go.touch()
     outputs = [worker.communicate(timeout=120) for worker in workers]
     assert [out.strip().splitlines()[-1] for out, _ in outputs] == ["OK", "OK", "OK"], [e[-2000:] for _, e in outputs]
