@@ -79,7 +79,13 @@ __all__ = [
 
 
 class IntacctError(ApiError):
-    """Base for every Intacct hook error. ``record_key`` names the caller's record when there is one."""
+    """Base for every Intacct hook error. ``record_key`` names the caller's record when there is one.
+
+    ``partial_results`` is set by ``IntacctHook.run_functions`` when a later request of a multi-request
+    write fails: the results of the requests that did complete (empty otherwise).
+    """
+
+    partial_results: tuple[Any, ...] = ()
 
 
 class IntacctXmlError(IntacctError):

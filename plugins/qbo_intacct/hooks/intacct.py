@@ -397,7 +397,6 @@ class IntacctHook(BaseHook):
     ) -> None:
         for secret in ("password", "sender_password", "user_password", "session_id", "sessionid"):
             if secret in kwargs:
-                kwargs.pop(secret)
                 raise TypeError(f"IntacctHook does not take {secret!r}: secrets come from the Airflow connection")
         super().__init__(**kwargs)
         if functions_per_request < 1:
@@ -947,7 +946,8 @@ class IntacctHook(BaseHook):
         Every value is checked before anything is sent: a float amount, a naive datetime or a control
         character raises :class:`IntacctValueError` naming the record and field, and nothing is
         posted. ``transaction=True`` makes Intacct apply all or none; it requires the functions to fit
-        one request.
+        one request. If a request fails for good (retries exhausted, credentials refused), the error
+        carries ``partial_results`` for the requests that completed before it.
         """
         if not functions:
             return []
@@ -975,7 +975,13 @@ class IntacctHook(BaseHook):
         spent_before = self.api_transactions
         for chunk in chunks:
             chunk_calls = [calls[i] for i in chunk]
-            response = self._send(chunk_calls, entity=entity, unique_id=True, transaction=transaction)
+            try:
+                response = self._send(chunk_calls, entity=entity, unique_id=True, transaction=transaction)
+            except IntacctError as exc:
+                # Earlier requests did post. Hand their results over with the error; rerunning the
+                # same call is safe either way (their controlids replay, nothing posts twice).
+                exc.partial_results = tuple(results)
+                raise
             by_control = {r.control_id: r for r in response.results if r.control_id}
             for position, index in enumerate(chunk):
                 call, fn = calls[index], functions[index]

@@ -373,6 +373,22 @@ def test_persistent_server_errors_give_up_with_a_typed_error(hook: IntacctHook, 
         _customers(hook)
 
 
+def test_a_write_that_fails_midway_returns_the_completed_results_and_a_rerun_completes_it(
+    hook: IntacctHook, intacct_sandbox: Any
+) -> None:
+    from qbo_intacct.hooks.intacct import IntacctControlError
+
+    intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "create", "kind": "503", "skip": 1})
+    records, keys = [_customer(n) for n in range(80)], [f"c:{n}" for n in range(80)]
+    with pytest.raises(IntacctControlError) as err:
+        hook.create("CUSTOMER", records, keys=keys)
+    assert [r.record_key for r in err.value.partial_results] == keys[:50]
+    intacct_sandbox.clear_faults()
+    rerun = hook.create("CUSTOMER", records, keys=keys)
+    assert [r.record_no for r in rerun[:50]] == [r.record_no for r in err.value.partial_results]
+    assert len(_customers(hook)) == 80
+
+
 def test_concurrent_callers_stay_within_two_requests_in_flight(intacct_sandbox: Any) -> None:
     hook = IntacctHook(retry_policy=RetryPolicy(max_attempts=1))  # a server refusal would fail the test
     _customers(hook)
