@@ -30,11 +30,7 @@ NASTY_NAME = 'O\'Brien & Sons <Ltd> "Intl"'
 
 
 def _requests(sandbox: Any, operation: str, status: int | str = 200) -> int:
-    """Gateway requests seen by the sandbox, from its request log.
-
-    (The log, not ``/counters``: there the per-key ``requests`` map is overwritten by the named
-    ``requests`` total, see include/sandbox/common.py RequestLog.snapshot.)
-    """
+    """Gateway requests the sandbox saw for one operation and status, counted from its request log."""
     return sum(
         1
         for row in sandbox.log()
