@@ -79,7 +79,7 @@ def test_metadata_time_filter_accepts_both_spellings_and_order_by_desc(qbo: QboC
             "Amy's Bird Sanctuary",
         ]
     )
-    future = (datetime.now(UTC) + timedelta(days=1)).isoformat(timespec="seconds")
+    future = (datetime.now(UTC) + timedelta(days=3650)).isoformat(timespec="seconds")
     assert qbo.query(f"SELECT * FROM Customer WHERE MetaData.LastUpdatedTime > '{future}'") == {}
 
 
