@@ -262,3 +262,33 @@ def test_applying_a_rebuild_twice_creates_no_duplicate_links(ledger: Ledger) -> 
     apply_rebuild(ledger, result)
     apply_rebuild(ledger, result)
     assert len(ledger.links("customers")) == 2
+
+
+def test_rebuild_command_restores_links_from_staged_extracts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qbo_intacct.flows.staging import stage_frame
+    from qbo_intacct.ledger.cli import main
+
+    db = tmp_path / "state.db"
+    monkeypatch.setenv("AIRFLOW_CONN_QBO_INTACCT_STATE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
+    root = (tmp_path / "staging").as_uri()
+    sources = stage_frame(QBO, flow="customers", run_id="rebuild", name="qbo", root=root)
+    targets = stage_frame(INTACCT.head(2), flow="customers", run_id="rebuild", name="intacct", root=root)
+    code = main(
+        [
+            "rebuild",
+            "--flow",
+            "customers",
+            "--sources",
+            sources.path,
+            "--targets",
+            targets.path,
+            "--key-prefix",
+            "Q0000",
+        ]
+    )
+    links = Ledger(engine_for_url(f"sqlite:///{db}")).links("customers")
+    assert (code, [(link.source_id, link.target_id) for link in links]) == (0, [("17", "Q000017"), ("18", "Q000018")])
+    assert "2 links rebuilt" in capsys.readouterr().out
+    dispose_engines()
