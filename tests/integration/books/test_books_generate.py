@@ -174,6 +174,47 @@ def test_intacct_invoice_totals_tie_to_the_snapshot_by_entity_in_base_currency(
     assert served == expected
 
 
+def test_quickbooks_invoices_have_several_lines_discounts_and_tax(qbo_realm: Realm) -> None:
+    invoices = list(qbo_realm.all("Invoice"))
+    assert any(sum(1 for ln in inv["Line"] if ln["DetailType"] == "SalesItemLineDetail") >= 3 for inv in invoices)
+    assert any(any(ln["DetailType"] == "DiscountLineDetail" for ln in inv["Line"]) for inv in invoices)
+    assert any(Decimal(str(inv["TxnTaxDetail"]["TotalTax"])) > 0 for inv in invoices)
+
+
+def test_quickbooks_payments_are_full_partial_over_and_apply_credit_memos(qbo_realm: Realm) -> None:
+    invoices = list(qbo_realm.all("Invoice"))
+    assert any(inv.get("LinkedTxn") and Decimal(str(inv["Balance"])) == 0 for inv in invoices)
+    assert any(0 < Decimal(str(inv["Balance"])) < Decimal(str(inv["TotalAmt"])) for inv in invoices)
+    payments = list(qbo_realm.all("Payment"))
+    assert any(Decimal(str(p["UnappliedAmt"])) > 0 for p in payments)
+    assert any(link["TxnType"] == "CreditMemo" for p in payments for ln in p["Line"] for link in ln["LinkedTxn"])
+
+
+def test_quickbooks_bills_are_paid_fully_partly_or_not_at_all(qbo_realm: Realm) -> None:
+    balances = [(Decimal(str(b["Balance"])), Decimal(str(b["TotalAmt"]))) for b in qbo_realm.all("Bill")]
+    assert any(balance == 0 for balance, _ in balances)
+    assert any(0 < balance < total for balance, total in balances)
+    assert any(balance == total for balance, total in balances)
+    assert any(len(b["Line"]) >= 3 for b in qbo_realm.all("Bill"))
+
+
+def test_intacct_bills_allocate_one_cost_across_departments(intacct_state: IntacctState) -> None:
+    allocated = [
+        bill
+        for bill in intacct_state.all("APBILL")
+        if len({ln["ACCOUNTNO"] for ln in bill["APBILLITEMS"]}) == 1
+        and len({ln["DEPARTMENTID"] for ln in bill["APBILLITEMS"]}) >= 2
+    ]
+    assert allocated
+
+
+def test_intacct_has_reversing_accruals_and_foreign_currency_documents(intacct_state: IntacctState) -> None:
+    assert any(batch.get("REVERSEDATE") for batch in intacct_state.all("GLBATCH"))
+    foreign = [inv for inv in intacct_state.all("ARINVOICE") if inv["CURRENCY"] != inv["BASECURR"]]
+    assert foreign
+    assert all(inv["EXCHANGE_RATE"] != 1 for inv in foreign)
+
+
 def test_intacct_bills_exist_in_draft_submitted_and_approved_states(intacct_state: IntacctState) -> None:
     states = {bill["STATE"] for bill in intacct_state.all("APBILL")}
     assert {"Draft", "Submitted"} <= states
