@@ -48,7 +48,8 @@ everything else in proportion (see :func:`include.sandbox.books.group.parse_scal
                             "APBILL": {"by_currency", "by_entity", "by_state"},
                             "ARPYMT": {...}, "APPYMT": {...}, "GLBATCH": {...}},
                 "notes": {...}},                                                   # what each figure means
-     "planted": [{"tag", "system", "object", "id", "model_key", "description", "where", "hold_for_review",
+     "planted": [{"tag", "system", "object", "id", "model_key", "description", "where",
+                  "intacct_accepts_as_is", "hold_for_review", "expected_handling",
                   + per kind: "doc_number", "total", "currency", "txn_date" | "name", "related" | "reference",
                   "state", "entity", "debits", "credits"}, ...],                   # sorted by tag
      "mapping_hints": {

@@ -15,11 +15,9 @@ from typing import Any
 
 from include.sandbox.books import reference as ref
 from include.sandbox.books.model import ZERO, Group, Party, SalesDoc, cents
+from include.sandbox.books.planted import EXPECTED_HANDLING
 
 MANIFEST_FORMAT = "demo-books-manifest/1"
-
-# Planted tags a sync must hold for review rather than post (the rest it can post, with care).
-HOLD_TAGS = ("unmapped_account_invoice", "unused_currency_document")
 
 
 def _money(value: Decimal) -> str:
@@ -272,7 +270,7 @@ class ManifestBuilder:
                 "model_key": case.model_key,
                 "description": case.description,
                 "where": case.where,
-                "hold_for_review": case.tag in HOLD_TAGS,
+                **EXPECTED_HANDLING[case.tag],
             }
             if case.model_key in docs:
                 doc = docs[case.model_key]

@@ -38,6 +38,53 @@ MARKUP_CUSTOMER_NAME = 'O\'Brien "Best" & Sons <Holdings>'
 FORMULA_VENDOR_NAME = "=2+5+cmd|' /C calc'!A0 Supplies"
 CONTROL_CHAR_MEMO = "Rush order\x07 call\x0bbefore\x1b[1m shipping\x08\x7f"
 
+# What a correct sync does with each case (ground truth for the sync and reconciliation tests).
+# ``intacct_accepts_as_is`` says whether Intacct would take the record unchanged; ``hold_for_review``
+# whether the sync must stop and ask finance rather than post.
+EXPECTED_HANDLING: dict[str, dict[str, object]] = {
+    "unmapped_account_invoice": {
+        "intacct_accepts_as_is": False,
+        "hold_for_review": True,
+        "expected_handling": "hold for review until finance maps the account; never guess one",
+    },
+    "unbalanced_journal": {
+        "intacct_accepts_as_is": False,
+        "hold_for_review": True,
+        "expected_handling": "report it in the reconciliation; it is an Intacct draft and must not be posted",
+    },
+    "unused_currency_document": {
+        "intacct_accepts_as_is": False,
+        "hold_for_review": True,
+        "expected_handling": "hold for review: the Intacct company has no CHF",
+    },
+    "markup_customer_name": {
+        "intacct_accepts_as_is": True,
+        "hold_for_review": False,
+        "expected_handling": "sync with the name unchanged (escaped in XML and queries)",
+    },
+    "formula_vendor_name": {
+        "intacct_accepts_as_is": True,
+        "hold_for_review": False,
+        "expected_handling": "sync unchanged; workbooks must write it as text, not a formula",
+    },
+    "control_char_memo": {
+        "intacct_accepts_as_is": False,
+        "hold_for_review": False,
+        "expected_handling": "strip the control characters XML 1.0 forbids, then sync",
+    },
+    "zero_amount_invoice": {
+        "intacct_accepts_as_is": False,
+        "hold_for_review": False,
+        "expected_handling": "nothing to post (Intacct refuses zero lines): skip it and count it as skipped",
+    },
+    "closed_period_invoice": {
+        "intacct_accepts_as_is": False,
+        "hold_for_review": True,
+        "expected_handling": "hold for review (Intacct refuses posting into a closed period); posting it in the "
+        "first open period is a finance decision",
+    },
+}
+
 PLANTED_TAGS: tuple[str, ...] = (
     "unmapped_account_invoice",
     "unbalanced_journal",

@@ -236,6 +236,17 @@ def test_every_planted_tag_is_listed_once(demo_manifest: dict[str, Any]) -> None
     assert sorted(row["tag"] for row in demo_manifest["planted"]) == sorted(PLANTED_TAGS)
 
 
+def test_every_planted_case_tells_the_sync_how_to_handle_it(demo_manifest: dict[str, Any]) -> None:
+    held = {row["tag"] for row in demo_manifest["planted"] if row["hold_for_review"]}
+    assert held == {
+        "unmapped_account_invoice",
+        "unbalanced_journal",
+        "unused_currency_document",
+        "closed_period_invoice",
+    }
+    assert all(row["expected_handling"] for row in demo_manifest["planted"])
+
+
 def test_planted_unmapped_account_invoice_sells_an_item_whose_income_account_is_unmapped(
     demo_manifest: dict[str, Any], qbo_realm: Realm
 ) -> None:
