@@ -236,7 +236,7 @@ def apply_dropdowns(ws: Worksheet, spec: TableSpec, header_row: int, columns: Ma
         letter = get_column_letter(columns[col.header])
         dv = DataValidation(
             type="list",
-            formula1=f"={col.list_name}",
+            formula1=col.list_name,  # OOXML stores formulas without the leading "="
             allow_blank=not col.required,
             showErrorMessage=not col.source,
             errorTitle=f"Not a valid {col.header}",
