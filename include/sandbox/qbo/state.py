@@ -590,6 +590,10 @@ class Realm:
     ) -> dict[str, Any]:
         if entity not in ENTITIES:
             raise QboFault("2500", "Invalid Reference Id", f"Unknown entity {entity}")
+        # Only properties with values exist in QuickBooks; clients such as python-quickbooks send
+        # every unset field as "" or null, which means "no value" (and, in a sparse update, "clear it").
+        for key in [k for k, v in draft.items() if v is None or v == ""]:
+            del draft[key]
         validator = _VALIDATORS.get(entity)
         self._check_refs(draft, entity)
         if validator is not None:
@@ -1194,7 +1198,8 @@ def _line_amount(line: dict[str, Any], detail: dict[str, Any] | None, index: int
             raise required_missing("Line.Amount")
         return money(to_decimal(qty, "Qty") * to_decimal(price, "UnitPrice"))
     amount = money(to_decimal(line["Amount"], element))
-    if qty is not None and price is not None:
+    # Zero (or absent) Qty/UnitPrice mean an amount-only line, as python-quickbooks sends by default.
+    if qty and price:
         expected = money(to_decimal(qty, "Qty") * to_decimal(price, "UnitPrice"))
         if abs(expected - amount) > CENT:
             raise QboFault(
