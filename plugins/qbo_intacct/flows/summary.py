@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qbo_intacct.flows.planning import Action, Plan
+from qbo_intacct.ledger.repository import RunStats
 
 
 @dataclass
@@ -65,6 +66,22 @@ class RunSummary:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunSummary:
         return cls(**{**data, "reasons": dict(data.get("reasons", {}))})
+
+    def as_run_stats(self, status: str) -> RunStats:
+        """The ledger's ``ledger_runs`` row for this run (``status``: success / failed / dry_run)."""
+        return RunStats(
+            flow=self.flow,
+            run_id=self.run_id,
+            dry_run=self.dry_run,
+            status=status,
+            read=self.read,
+            created=self.created,
+            updated=self.updated,
+            skipped=self.skipped,
+            held_for_review=self.held_for_review,
+            failed=self.failed,
+            detail={"reasons": dict(self.reasons)},
+        )
 
     def render(self) -> str:
         """A short block for the task log; a dry run says so in its first line."""

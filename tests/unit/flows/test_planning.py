@@ -188,3 +188,9 @@ def test_plan_frame_and_summary_count_each_action() -> None:
         1,
         "customers run manual__1 (dry run: nothing was written)",
     )
+
+
+def test_summary_becomes_the_ledgers_run_stats_row() -> None:
+    summary = RunSummary("customers", "manual__1", read=5, created=2, held_for_review=1, reasons={"name_only": 1})
+    stats = summary.as_run_stats("success")
+    assert (stats.created, stats.held_for_review, stats.detail) == (2, 1, {"reasons": {"name_only": 1}})
