@@ -9,6 +9,8 @@ HTTP side (the sandboxes serve these books, the PyPI clients read them) is test_
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import date
@@ -85,6 +87,15 @@ def test_demo_scale_has_a_few_hundred_invoices_and_bills(demo_manifest: dict[str
     qbo = demo_manifest["counts"]["qbo"]["by_object"]
     assert 200 <= qbo["Invoice"] <= 400
     assert 100 <= qbo["Bill"] <= 400
+
+
+def test_the_seed_command_writes_the_same_books_as_the_function(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[3]
+    command = [sys.executable, "-m", "include.sandbox", "seed", "--seed", "5", "--scale", "tiny", "--out"]
+    subprocess.run([*command, str(tmp_path / "cli")], cwd=root, check=True, timeout=120)
+    generate_books(seed=5, scale="tiny", out=tmp_path / "function")
+    for name in BOOK_FILES:
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "function" / name).read_bytes(), name
 
 
 def test_a_numeric_scale_is_the_number_of_quickbooks_invoices() -> None:
