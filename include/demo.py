@@ -168,9 +168,11 @@ def run_dag(dag_id: str, env: dict[str, str]) -> bool:
 def run(args: argparse.Namespace) -> int:
     _say(f"Seeding the demo group's books (seed {args.seed}, scale {args.scale}) ...")
     manifest = seed_books(args.seed, args.scale)
-    counts = manifest.get("summary_line") or ""
-    if counts:
-        _say(f"   {counts}")
+    for system, label in (("qbo", "QuickBooks Online"), ("intacct", "Sage Intacct")):
+        by_object = manifest.get("counts", {}).get(system, {}).get("by_object", {})
+        shown = ", ".join(f"{n} {obj}" for obj, n in sorted(by_object.items(), key=lambda kv: -kv[1])[:8])
+        _say(f"   {label}: {shown}")
+    _say(f"   planted trouble cases: {len(manifest.get('planted', []))} (see {BOOKS.relative_to(ROOT)}/manifest.json)")
     _say("Starting the QuickBooks Online and Sage Intacct sandboxes on loopback ...")
     with sandboxes(BOOKS) as info:
         env = airflow_env(info)
