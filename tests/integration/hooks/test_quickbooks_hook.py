@@ -11,6 +11,7 @@ so they cannot break that chain.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -512,11 +513,8 @@ def test_burst_of_2000_reads_reaches_the_caller_with_no_429(sandbox: Any) -> Non
 # ------------------------------------------------------------------------------------ secrets in logs
 
 
-def test_no_secret_reaches_any_log_line(
-    sandbox: Any, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
-) -> None:
-    caplog.set_level("DEBUG")
-    hook = QuickBooksHook(**FAST)
+def _use_the_hook_noisily(sandbox: Any, hook: QuickBooksHook) -> dict[str, str | None]:
+    """Refresh, 401, retry, fault: every logging path the hook has; returns the secrets it handled."""
     hook.company_info()
     customer = _customer(hook, "Secretive Co")
     sandbox.advance_clock(3700)  # forces a 401 and a refresh
@@ -525,14 +523,42 @@ def test_no_secret_reaches_any_log_line(
     with pytest.raises(QuickBooksFault):
         hook.create("Customer", {"DisplayName": "Secretive Co"}, request_id="sec-dup")
     conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
-    secrets = {
+    return {
         "client secret": conn["password"],
         "initial refresh token": conn["extra"]["refresh_token"],
         "rotated refresh token": hook._tokens.stored_refresh_token(),
         "access token": hook._access_token(),
     }
+
+
+def _all_log_text(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> str:
     out, err = capfd.readouterr()
-    text = "\n".join([caplog.text, out, err, *(str(r.args) for r in caplog.records)])
+    return "\n".join([caplog.text, out, err, *(r.getMessage() for r in caplog.records)])
+
+
+def test_no_secret_reaches_any_log_line(
+    sandbox: Any, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """What an operator sees: the task log as Airflow writes it (its masker on)."""
+    caplog.set_level("DEBUG")
+    secrets = _use_the_hook_noisily(sandbox, QuickBooksHook(**FAST))
+    text = _all_log_text(caplog, capfd)
     assert "QBO POST update Customer status=503" in text  # the log is there, and it is useful
-    leaked = [name for name, value in secrets.items() if value and value in text]
-    assert leaked == []
+    assert [name for name, value in secrets.items() if value and value in text] == []
+
+
+def test_hook_never_hands_a_secret_to_its_logger(
+    sandbox: Any, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Airflow masks registered secrets (and anything shaped like a JWT), which would hide a leak in
+    our own code. Here the hook logs to a plain stdlib logger with no masker, so the raw messages
+    are checked: the hook must never put a secret in them in the first place."""
+    caplog.set_level("DEBUG")
+    hook = QuickBooksHook(**FAST)
+    hook._log = logging.getLogger("qbo_intacct.tests.raw_hook_log")
+    secrets = _use_the_hook_noisily(sandbox, hook)
+    messages = "\n".join(record.getMessage() for record in caplog.records)
+    assert "QBO POST update Customer status=503" in messages
+    assert "QBO POST oauth token status=200" in messages
+    assert [name for name, value in secrets.items() if value and value in messages] == []
+    assert [name for name, value in secrets.items() if value and value in _all_log_text(caplog, capfd)] == []
