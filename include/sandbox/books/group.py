@@ -284,10 +284,15 @@ class _Names:
         self.names: set[str] = set()
         self.slugs: set[str] = set()
         self.tax_ids: set[str] = set()
+        self.stems: set[str] = set()  # every stem drawn so far
+        self.reserved: set[str] = set()  # stems named by hand (ambiguous, duplicates): never drawn again
 
     def company(self) -> tuple[str, str]:
         rng = self.rng
         stem = f"{rng.choice(_FIRST)} {rng.choice(_SECOND)}"
+        while stem in self.reserved:
+            stem = f"{rng.choice(_FIRST)} {rng.choice(_SECOND)}"
+        self.stems.add(stem)
         name = f"{stem} {rng.choice(_SUFFIX)}"
         n = 1
         while name in self.names:
@@ -301,6 +306,29 @@ class _Names:
             slug = f"{base}{k}"
         self.slugs.add(slug)
         return name, slug
+
+    def unique_stem(self) -> tuple[str, str]:
+        """A stem no other company uses, for parties whose names are variations on it.
+
+        Two unique full names can share a stem ("Atlas Dynamics LLC", "Atlas Dynamics Inc"), and
+        QuickBooks refuses a second customer or vendor with the same DisplayName.
+        """
+        n = 0
+        while True:
+            stem = f"{self.rng.choice(_FIRST)} {self.rng.choice(_SECOND)}"
+            if n > 50:  # the word lists are nearly used up at huge scales: number the stem
+                stem = f"{stem} {n}"
+            n += 1
+            if stem not in self.stems and stem not in self.reserved:
+                break
+        self.reserved.add(stem)
+        slug = "".join(ch for ch in stem.lower() if ch.isalnum())
+        base, k = slug, 1
+        while slug in self.slugs:
+            k += 1
+            slug = f"{base}{k}"
+        self.slugs.add(slug)
+        return stem, slug
 
     def tax_id(self, country: str) -> str:
         while True:
@@ -518,8 +546,7 @@ class GroupBuilder:
         s = self.scale
         pairs = self.group.party_pairs
         for _ in range(s.ambiguous_vendors):
-            name, slug = self.names.company()
-            stem = name.rpartition(" ")[0]
+            stem, slug = self.names.unique_stem()
             tax_id = self.names.tax_id("US")
             q = self._party(
                 rng,
@@ -566,8 +593,7 @@ class GroupBuilder:
                 }
             )
         for _ in range(s.duplicates):
-            name, slug = self.names.company()
-            stem = name.rpartition(" ")[0]
+            stem, slug = self.names.unique_stem()
             first = self._party(
                 rng,
                 system="qbo",
@@ -591,8 +617,7 @@ class GroupBuilder:
                 tags=("duplicate",),
             )
             pairs.append({"kind": "duplicate", "object": "customer", "system": "qbo", "keys": [first.key, second.key]})
-            name, slug = self.names.company()
-            stem = name.rpartition(" ")[0]
+            stem, slug = self.names.unique_stem()
             v1 = self._party(
                 rng,
                 system="intacct",
