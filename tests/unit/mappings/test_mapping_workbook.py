@@ -313,6 +313,12 @@ def test_refresh_appends_unmapped_source_values_highlighted(workbook: Path) -> N
     )
 
 
+def test_an_appended_formula_like_source_value_stays_literal_text(workbook: Path) -> None:
+    append_unmapped(workbook, "AccountMap", ["=1+1"])
+    cell = load_workbook(workbook)["Accounts"]["A7"]
+    assert (cell.value, cell.data_type) == ("=1+1", "s")
+
+
 def test_refresh_never_changes_what_finance_typed(workbook: Path) -> None:
     _set(workbook, "Accounts", "D3", "=folded per CFO 2026-10")  # a note that even looks like a formula
     before = _mapping_sheet_values(workbook)
