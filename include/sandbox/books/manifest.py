@@ -431,7 +431,8 @@ class ManifestBuilder:
             ],
             "currencies": {
                 "qbo_home": "USD",
-                "qbo": sorted(g.qbo_currencies),
+                # every currency a QuickBooks customer or vendor uses, the planted CHF one included
+                "qbo": sorted({*g.qbo_currencies, *(p.currency for p in g.parties if p.system == "qbo")}),
                 "intacct": sorted(g.intacct_currencies),
                 "intacct_entities": {e.entity_id: e.currency for e in g.entities},
                 "not_in_intacct": [ref.UNUSED_CURRENCY],
