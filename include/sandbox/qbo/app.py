@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -87,6 +88,7 @@ from include.sandbox.qbo.reports import trial_balance
 from include.sandbox.qbo.state import (
     API_WRITABLE,
     CDC_EXCLUDED,
+    COMPANY_TZ,
     DEFAULT_COMPANY_NAME,
     DEFAULT_REALM_ID,
     ENTITIES,
@@ -124,8 +126,6 @@ class QboRuntime:
     system = "qbo"
 
     def __init__(self, config: SandboxConfig) -> None:
-        import secrets
-
         self.config = config
         self.clock = SandboxClock()
         self.faults = FaultInjector(config.seed)
@@ -436,8 +436,6 @@ class QboRuntime:
                 "changedSince",
             ) from exc
         if since.tzinfo is None:
-            from include.sandbox.qbo.state import COMPANY_TZ
-
             since = since.replace(tzinfo=COMPANY_TZ)
         if since < self.now() - timedelta(days=self.cdc_lookback_days):
             raise business_error(f"changedSince must be within the last {self.cdc_lookback_days} days", "changedSince")
