@@ -14,6 +14,8 @@ URL shapes (base ``http://127.0.0.1:PORT/v3``, as ``https://quickbooks.api.intui
 ``minorversion`` is accepted and ignored; ``requestid`` makes any call replayable.
 OAuth: ``POST /oauth2/v1/tokens/bearer`` (HTTP Basic client auth, ``grant_type=refresh_token``),
 ``POST /oauth2/v1/tokens/revoke``, discovery at ``/.well-known/openid_configuration``.
+Sandbox-only extra: ``POST /_sandbox/qbo/authorize {"realm_id": ..}`` mints a fresh refresh token
+(an admin re-authorising the app), so tests never spend the bootstrap token in sandbox.json.
 
 Choices where Intuit's documentation is silent or contradicts itself (api-facts.md "NOT FOUND"):
 

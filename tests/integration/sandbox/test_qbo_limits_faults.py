@@ -131,3 +131,9 @@ def test_request_log_rows_carry_the_requestid(qbo: QboClient, qbo_sandbox: Any) 
     (row,) = qbo_sandbox.log()
     assert (row["endpoint"], row["operation"], row["status"], row["request_id"]) == ("customer", "create", 200, "log-1")
     assert row["tenant"] == qbo.realm_id
+
+
+def test_fault_rate_fails_some_requests_and_lets_others_through(qbo: QboClient, qbo_sandbox: Any) -> None:
+    qbo_sandbox.faults({"kind": "503", "endpoint": "preferences", "rate": 0.5})
+    statuses = [qbo.call("GET", "preferences").status_code for _ in range(40)]
+    assert set(statuses) == {200, 503}
