@@ -26,7 +26,7 @@ def _gateway_errorno(response: requests.Response) -> str:
 
 
 def test_third_concurrent_request_gets_http_429_gw_0010(client: GatewayClient, intacct_sandbox: Any) -> None:
-    intacct_sandbox.faults({"kind": "latency", "endpoint": "xmlgw", "latency_ms": 1500, "count": 2})
+    intacct_sandbox.faults({"kind": "latency", "endpoint": "xmlgw", "latency_ms": 3000, "count": 2})
     slow = [threading.Thread(target=_read_class, args=(client,)) for _ in range(2)]
     for t in slow:
         t.start()
