@@ -66,3 +66,11 @@ def test_dag_file_imports_in_under_two_seconds(dag_file: Path) -> None:
     probe = json.loads(out.stdout.strip().splitlines()[-1])
     assert probe["seconds"] < 2.0, f"{dag_file.name} took {probe['seconds']:.2f} s to import"
     assert not probe["gx"], "Great Expectations must be imported inside tasks only"
+
+
+def test_airflow_plugin_loader_skips_the_package() -> None:
+    """Airflow would import every plugins/*.py as a bare top-level module (``models``, ``cli``...)."""
+    from airflow._shared.module_loading import find_path_from_directory
+
+    seen = [p for p in find_path_from_directory(str(ROOT / "plugins"), ".airflowignore", "glob") if p.endswith(".py")]
+    assert seen == []
