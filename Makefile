@@ -36,7 +36,7 @@ airflow: install
 	@$(PY) -m include.demo airflow
 
 bench: install
-	@$(PY) -m pytest -m slow tests/bench -q -s $(PYTEST_ARGS)
+	@$(PY) -m pytest -m slow -q -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf .airflow .run .bench
