@@ -137,6 +137,17 @@ def test_expired_access_token_is_refreshed_on_401_and_the_call_succeeds(hook: Qu
     assert _served(counters, "token", "refresh", 200) == 1
 
 
+def test_access_token_is_refreshed_before_it_expires_without_a_401(hook: QuickBooksHook, sandbox: Any) -> None:
+    hook.company_info()
+    sandbox.advance_clock(3450)  # 150 s left on the token at the server ...
+    hook._tokens._clock = lambda: time.time() + 3450  # ... and by our clock: inside the 300 s margin
+    sandbox.reset_counters()
+    assert hook.company_info()
+    counters = sandbox.counters()
+    assert _served(counters, "token", "refresh", 200) == 1
+    assert _served(counters, "companyinfo", "read", 401) == 0
+
+
 def test_refresh_token_rejected_raises_auth_error(
     sandbox: Any, private_token_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -460,6 +471,18 @@ def test_transient_failures_are_retried_until_success(hook: QuickBooksHook, sand
     assert hook.count("Customer") == 1
 
 
+def test_read_timeout_is_retried(sandbox: Any) -> None:
+    hook = QuickBooksHook(timeout=0.3, **FAST)
+    customer = _customer(hook, "Slow Co")
+    sandbox.faults({"endpoint": "customer", "operation": "read", "kind": "latency", "latency_ms": 1000, "count": 1})
+    sent_before = hook.requests_sent
+    assert hook.get("Customer", customer["Id"])["DisplayName"] == "Slow Co"
+    assert hook.requests_sent - sent_before == 2  # the timed-out attempt and the retry
+    deadline = time.monotonic() + 10
+    while len([r for r in sandbox.log() if r["operation"] == "read"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # let the abandoned slow request finish at the server before the next test
+
+
 def test_429_is_waited_out_and_retried(hook: QuickBooksHook, sandbox: Any) -> None:
     sandbox.faults({"endpoint": "query", "operation": "query", "kind": "429", "count": 2})
     assert hook.count("Customer") == 0
@@ -484,6 +507,8 @@ def test_burst_of_2000_reads_reaches_the_caller_with_no_429(sandbox: Any) -> Non
     try:
         hook = QuickBooksHook(requests_per_minute=2400, max_concurrent=10, **FAST)
         customer = _customer(hook, "Burst Co")
+        # each read holds its server slot for 5 ms, so the 16 callers really overlap at the server
+        sandbox.faults({"endpoint": "customer", "operation": "read", "kind": "latency", "latency_ms": 5})
         sandbox.reset_counters()
         errors: list[BaseException] = []
         per_thread = 125
@@ -506,6 +531,40 @@ def test_burst_of_2000_reads_reaches_the_caller_with_no_429(sandbox: Any) -> Non
         print(f"\n2000 reads in {elapsed:.1f}s; server statuses {statuses}; hook absorbed {hook.throttled_responses}")
         assert errors == []
         assert statuses.get("200") == 2000
+    finally:
+        sandbox.configure(limits=before)
+
+
+def test_server_throttling_is_absorbed_when_the_server_allows_less_than_we_assumed(sandbox: Any) -> None:
+    """Another app on the same realm can eat into the budget: then real 429s come back, and the
+    hook waits and retries them instead of failing the caller."""
+    before = sandbox.configure()["limits"]
+    sandbox.configure(limits={"concurrent": 3})
+    try:
+        hook = QuickBooksHook(requests_per_minute=5000, max_concurrent=10, max_retries=30, **FAST)
+        customer = _customer(hook, "Crowded Co")
+        # each read holds its server slot for 20 ms, so ten callers really do overlap at the server
+        sandbox.faults({"endpoint": "customer", "operation": "read", "kind": "latency", "latency_ms": 20})
+        sandbox.reset_counters()
+        errors: list[BaseException] = []
+
+        def reader() -> None:
+            try:
+                for _ in range(20):
+                    hook.get("Customer", customer["Id"])
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reader) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        statuses = _statuses(sandbox.counters(), "customer", "read")
+        assert errors == []
+        assert statuses.get("200") == 200
+        assert statuses.get("429", 0) > 0  # the server really did throttle
+        assert hook.throttled_responses == statuses["429"]
     finally:
         sandbox.configure(limits=before)
 
