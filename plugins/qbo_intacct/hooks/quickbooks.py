@@ -128,6 +128,10 @@ class QuickBooksAuthError(QuickBooksError):
     """
 
 
+class QuickBooksCdcTruncatedError(QuickBooksError):
+    """A CDC answer hit the API's object cap, so it may be missing changes: use a shorter window."""
+
+
 class QuickBooksFault(QuickBooksError):  # noqa: N818 - the contract name; "Fault" is Intuit's word
     """A QuickBooks ``Fault`` (validation, stale object, business rule): not retried by the hook."""
 
@@ -283,6 +287,8 @@ class QuickBooksHook(BaseHook):
     DEFAULT_REQUESTS_PER_MINUTE: ClassVar[int] = 475
     DEFAULT_MAX_CONCURRENT: ClassVar[int] = 10
     DEFAULT_BATCH_PER_MINUTE: ClassVar[int] = 40
+    #: Intuit's CDC cap (objects per response); a full response is treated as truncated.
+    cdc_max_objects: int = CDC_MAX_OBJECTS
 
     def __init__(
         self,
@@ -729,9 +735,11 @@ class QuickBooksHook(BaseHook):
     def cdc(self, entities: Iterable[str], changed_since: datetime) -> dict[str, list[dict[str, Any]]]:
         """Change data capture: changed and deleted objects per entity since ``changed_since`` (≤ 30 days).
 
-        CDC returns at most 1,000 objects per call and has no paging; when a response is that full a
-        warning is logged and the caller should use shorter windows (or :meth:`iter_changed`).
-        Deleted objects come back as ``{"Id": ..., "status": "Deleted"}``.
+        CDC returns at most 1,000 objects per call and has no paging. A response that full may have
+        dropped changes, and a missed change is a wrong balance later, so it raises
+        :class:`QuickBooksCdcTruncatedError` instead of returning a partial picture: ask again with
+        a shorter window, or use :meth:`iter_changed` (which pages). Deleted objects come back as
+        ``{"Id": ..., "status": "Deleted"}``.
         """
         names = [_check_entity(e) for e in entities]
         if not names:
@@ -752,10 +760,11 @@ class QuickBooksHook(BaseHook):
                 for name in names:
                     result[name].extend(query_response.get(name) or [])
         total = sum(len(v) for v in result.values())
-        if total >= CDC_MAX_OBJECTS:
-            self.log.warning(
-                "QBO cdc returned %d objects (the API's cap): the window may be truncated; use shorter windows",
-                total,
+        if total >= self.cdc_max_objects:
+            raise QuickBooksCdcTruncatedError(
+                f"QuickBooks CDC returned {total} objects, its cap: changes since {changed_since.isoformat()} may "
+                "be missing; ask for a shorter window or use iter_changed",
+                intuit_tid=response.intuit_tid,
             )
         return result
 

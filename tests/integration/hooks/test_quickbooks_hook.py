@@ -31,6 +31,7 @@ from qbo_intacct.hooks._transport import reset_limiters
 from qbo_intacct.hooks.quickbooks import (
     QboBatchItem,
     QuickBooksAuthError,
+    QuickBooksCdcTruncatedError,
     QuickBooksError,
     QuickBooksFault,
     QuickBooksHook,
@@ -60,10 +61,9 @@ def private_token_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def strict_refresh_tokens(qbo_sandbox: Any) -> Iterator[None]:
     """No grace for superseded refresh tokens: a double spend answers invalid_grant at once."""
-    grace = qbo_sandbox.configure(refresh_grace_seconds=0)
+    qbo_sandbox.configure(refresh_grace_seconds=0)
     yield
-    qbo_sandbox.configure(refresh_grace_seconds=120)
-    del grace
+    qbo_sandbox.configure(refresh_grace_seconds=120)  # the sandbox's documented default
 
 
 @pytest.fixture
@@ -280,6 +280,22 @@ def test_cdc_returns_changes_and_deletions(hook: QuickBooksHook) -> None:
     assert [(i["Id"], i.get("status")) for i in changes["Invoice"]] == [(invoice["Id"], "Deleted")]
 
 
+def test_cdc_at_the_object_cap_raises_instead_of_returning_a_partial_picture(
+    hook: QuickBooksHook, sandbox: Any
+) -> None:
+    sandbox.configure(cdc_max_objects=3)
+    try:
+        hook.cdc_max_objects = 3  # Intuit's cap is 1,000; both sides lowered so the test stays small
+        first = _customer(hook, "Cap 0")
+        for n in range(1, 5):
+            _customer(hook, f"Cap {n}")
+        since = datetime.fromisoformat(first["MetaData"]["CreateTime"]) - timedelta(minutes=5)
+        with pytest.raises(QuickBooksCdcTruncatedError, match="shorter window"):
+            hook.cdc(["Customer"], since)
+    finally:
+        sandbox.configure(cdc_max_objects=1000)
+
+
 def test_get_by_id_returns_money_as_decimal(hook: QuickBooksHook) -> None:
     customer = _customer(hook, "Decimal Co")
     invoice = _invoice(hook, customer["Id"], "dec-inv", amount=Decimal("1234.56"))
@@ -372,6 +388,17 @@ def test_lost_response_then_retry_creates_exactly_one_record(hook: QuickBooksHoo
     assert hook.get("Invoice", invoice["Id"])["TotalAmt"] == Decimal("250.00")
     creates = [row for row in sandbox.log() if row["endpoint"] == "invoice" and row["operation"] == "create"]
     assert [row["request_id"] for row in creates] == ["lost-inv-1", "lost-inv-1"]
+
+
+def test_write_timed_out_then_retried_creates_exactly_one_record(sandbox: Any) -> None:
+    hook = QuickBooksHook(timeout=0.3, **FAST)
+    hook.company_info()
+    sandbox.faults({"endpoint": "customer", "operation": "create", "kind": "latency", "latency_ms": 1000, "count": 1})
+    created = _customer(hook, "Timeout Co", request_id="timeout-cust-1")
+    deadline = time.monotonic() + 10
+    while len([r for r in sandbox.log() if r["operation"] == "create"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait for the abandoned first attempt to finish at the server
+    assert [c["Id"] for c in hook.iter_query("Customer")] == [created["Id"]]
 
 
 def test_update_is_sparse_and_bumps_sync_token(hook: QuickBooksHook) -> None:
