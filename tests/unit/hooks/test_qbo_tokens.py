@@ -5,6 +5,7 @@ The cross-process and real-endpoint behaviour is proven in tests/integration/hoo
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -13,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from qbo_intacct.hooks._qbo_tokens import QboTokenStore, TokenGrant, engine_for, url_from_connection
+from qbo_intacct.hooks._qbo_tokens import (
+    QboTokenStore,
+    TokenGrant,
+    engine_for,
+    state_database_url,
+    url_from_connection,
+)
 
 
 class FakeAuthServer:
@@ -174,3 +181,18 @@ def test_postgres_store_serialises_concurrent_refreshes() -> None:
         worker.join()
     assert tokens == ["access-2"] * 4
     assert server.spent == ["seed-refresh", "refresh-1"]
+
+
+def test_without_state_connection_the_store_falls_back_to_airflow_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_QBO_INTACCT_STATE", raising=False)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    assert state_database_url() == f"sqlite:///{tmp_path / 'qbo_intacct_state.db'}"
+
+
+def test_state_connection_names_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QBO_INTACCT_STATE", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "x.db")})
+    )
+    assert state_database_url() == f"sqlite:///{tmp_path / 'x.db'}"
