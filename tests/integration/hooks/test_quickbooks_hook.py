@@ -1,11 +1,9 @@
 """QuickBooksHook against the QuickBooks sandbox over real HTTP: OAuth, reads, idempotent writes, faults.
 
 Every test starts from empty books (the ``qbo_sandbox`` fixture resets them) and reaches the sandbox
-through ``AIRFLOW_CONN_QUICKBOOKS_DEFAULT`` exactly as a deployment reaches Intuit. The token store
-is the session's ``qbo_intacct_state`` database, as in a deployment: the sandbox keeps issued tokens
-across resets, so each test continues the chain of rotated refresh tokens the previous one left.
-Tests that put a different refresh token in the connection use a private store (``private_token_db``)
-so they cannot break that chain.
+through ``AIRFLOW_CONN_QUICKBOOKS_DEFAULT`` exactly as a deployment reaches Intuit. Each test is
+freshly authorised (its own refresh token, its own token-store database; see the ``sandbox``
+fixture), so tests never spend each other's refresh tokens.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import requests
 
 from qbo_intacct.hooks._transport import reset_limiters
 from qbo_intacct.hooks.quickbooks import (
@@ -51,14 +50,6 @@ def _statuses(counters: dict[str, Any], endpoint: str, operation: str) -> dict[s
 
 
 @pytest.fixture
-def private_token_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A token store of this test's own, for tests that change the connection's refresh token."""
-    db = tmp_path / "state.db"
-    monkeypatch.setenv("AIRFLOW_CONN_QBO_INTACCT_STATE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
-    return db
-
-
-@pytest.fixture
 def strict_refresh_tokens(qbo_sandbox: Any) -> Iterator[None]:
     """No grace for superseded refresh tokens: a double spend answers invalid_grant at once."""
     qbo_sandbox.configure(refresh_grace_seconds=0)
@@ -66,11 +57,36 @@ def strict_refresh_tokens(qbo_sandbox: Any) -> Iterator[None]:
     qbo_sandbox.configure(refresh_grace_seconds=120)  # the sandbox's documented default
 
 
+def _set_connection_refresh_token(monkeypatch: pytest.MonkeyPatch, refresh_token: str) -> None:
+    conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
+    conn["extra"]["refresh_token"] = refresh_token
+    monkeypatch.setenv("AIRFLOW_CONN_QUICKBOOKS_DEFAULT", json.dumps(conn))
+
+
 @pytest.fixture
-def sandbox(qbo_sandbox: Any) -> Iterator[Any]:
+def sandbox(qbo_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The QBO sandbox, as if an admin had just authorised the app: a refresh token of this test's
+    own (the sandbox's authorize route) and an empty token store of its own, so no test spends
+    another's token. The sandbox clock is put back afterwards: the sandbox is shared by the whole
+    session, and other suites compare its dates with today's."""
     reset_limiters()
+    authorised = requests.post(f"{qbo_sandbox.admin}/qbo/authorize", json={}, timeout=10)
+    authorised.raise_for_status()
+    _set_connection_refresh_token(monkeypatch, authorised.json()["refresh_token"])
+    state = {"conn_type": "sqlite", "host": str(tmp_path / "qbo_intacct_state.db")}
+    monkeypatch.setenv("AIRFLOW_CONN_QBO_INTACCT_STATE", json.dumps(state))
+    advanced: list[float] = []
+    original_advance = qbo_sandbox.advance_clock
+
+    def advance_and_remember(seconds: float) -> None:
+        advanced.append(seconds)
+        original_advance(seconds)
+
+    monkeypatch.setattr(qbo_sandbox, "advance_clock", advance_and_remember)
     yield qbo_sandbox
     qbo_sandbox.clear_faults()
+    if advanced:
+        original_advance(-sum(advanced))
     reset_limiters()
 
 
@@ -93,11 +109,9 @@ def test_connection_reports_the_company(hook: QuickBooksHook) -> None:
 
 
 def test_connection_with_a_revoked_refresh_token_fails_with_advice(
-    sandbox: Any, private_token_db: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
-    conn["extra"]["refresh_token"] = "not-a-token-intuit-issued"
-    monkeypatch.setenv("AIRFLOW_CONN_QUICKBOOKS_DEFAULT", json.dumps(conn))
+    _set_connection_refresh_token(monkeypatch, "not-a-token-intuit-issued")
     ok, message = QuickBooksHook(**FAST).test_connection()
     assert not ok
     assert "re-authorise" in message
@@ -148,12 +162,8 @@ def test_access_token_is_refreshed_before_it_expires_without_a_401(hook: QuickBo
     assert _served(counters, "companyinfo", "read", 401) == 0
 
 
-def test_refresh_token_rejected_raises_auth_error(
-    sandbox: Any, private_token_db: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
-    conn["extra"]["refresh_token"] = "revoked"
-    monkeypatch.setenv("AIRFLOW_CONN_QUICKBOOKS_DEFAULT", json.dumps(conn))
+def test_refresh_token_rejected_raises_auth_error(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _set_connection_refresh_token(monkeypatch, "revoked")
     with pytest.raises(QuickBooksAuthError, match="invalid_grant"):
         QuickBooksHook(**FAST).company_info()
 
