@@ -153,11 +153,17 @@ class QuickBooksFault(QuickBooksError):  # noqa: N818 - the contract name; "Faul
         if detail:
             text += f": {detail}"
         super().__init__(text, record_key=record_key, status=status, intuit_tid=intuit_tid, retryable=False)
-        self.code = code
+        self.text = text
+        #: Intuit's own ``Message`` (e.g. "Duplicate Name Exists Error"); ``str(fault)`` has the full story.
+        self.message = message
         self.fault_message = message
+        self.code = code
         self.detail = detail
         self.element = element
         self.fault_type = fault_type
+
+    def __str__(self) -> str:
+        return f"{self.text} (record {self.record_key})" if self.record_key else self.text
 
 
 # --------------------------------------------------------------------------------------------------

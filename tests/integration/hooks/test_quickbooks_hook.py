@@ -457,7 +457,9 @@ def test_validation_fault_is_typed_and_not_retried(hook: QuickBooksHook, sandbox
         hook.create("Customer", {"DisplayName": "Twin Co"}, request_id="twin-2")
     fault = caught.value
     assert fault.code == "6240"
-    assert fault.fault_message
+    assert fault.message == "Duplicate Name Exists Error"
+    assert "6240" in str(fault)
+    assert "twin-2" in str(fault)
     assert fault.detail
     assert fault.record_key == "Customer:request:twin-2"
     assert sum(_statuses(sandbox.counters(), "customer", "create").values()) == 1
