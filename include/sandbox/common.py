@@ -47,6 +47,10 @@ class SandboxClock:
             self._offset += timedelta(seconds=seconds)
         return self.now()
 
+    def reset(self) -> None:
+        with self._lock:
+            self._offset = timedelta(0)
+
 
 @dataclass
 class FaultRule:
@@ -125,6 +129,7 @@ class TenantLimiter:
 
     def __init__(self, limits: LimitConfig) -> None:
         self.limits = limits
+        self._start_limits = asdict(limits)
         self._in_flight: Counter[str] = Counter()
         self._starts: dict[str, deque[float]] = {}
         self._batch_starts: dict[str, deque[float]] = {}
@@ -166,9 +171,12 @@ class TenantLimiter:
             return self._in_flight[tenant]
 
     def reset(self) -> None:
+        """Forget the request history and put back the limits the sandbox started with."""
         with self._lock:
             self._starts.clear()
             self._batch_starts.clear()
+            for key, value in self._start_limits.items():
+                setattr(self.limits, key, value)
 
 
 @dataclass
@@ -283,11 +291,13 @@ def admin_router(runtime: SandboxRuntime) -> APIRouter:
 
     @router.post("/reset")
     def reset(payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, str]:
+        """Books, faults, counters, limits and clock back to the start; tokens and sessions are kept."""
         snap = payload.get("snapshot")
         runtime.reset(Path(snap) if snap else None)
         runtime.log.reset()
         runtime.limiter.reset()
         runtime.faults.clear()
+        runtime.clock.reset()
         return {"status": "reset"}
 
     @router.post("/snapshot/save")
