@@ -93,10 +93,9 @@ def qbo_intacct_customers() -> None:
 
     @task
     def scope(qbo: dict, intacct: dict, run: dict) -> dict:
-        from qbo_intacct.flows.customers_sync import scope as customer_scope
-        from qbo_intacct.ledger.repository import Ledger
+        from qbo_intacct.flows.customers_steps import scope_step
 
-        return customer_scope(qbo, intacct, run["window"], Ledger.from_connection())
+        return scope_step(qbo, intacct, run)
 
     partners = scope(qbo_changed.output, intacct_changed.output, run)
     qbo_partners = QuickBooksExtractOperator(

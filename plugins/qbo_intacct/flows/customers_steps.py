@@ -79,6 +79,10 @@ def prepare_run(context: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def scope_step(qbo: Mapping[str, Any], intacct: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str, Any]:
+    return sync.scope(qbo, intacct, run["window"], _ledger(), _mappings())
+
+
 def validate_step(
     context: Mapping[str, Any],
     run: Mapping[str, Any],

@@ -53,18 +53,33 @@ DATA_IDS = tuple(s for s in cust.STRONG_IDS if s.name not in ("stored_reference"
 
 
 def scope(
-    qbo_changed: Mapping[str, Any], intacct_changed: Mapping[str, Any], window: Mapping[str, Any], ledger: Ledger
+    qbo_changed: Mapping[str, Any],
+    intacct_changed: Mapping[str, Any],
+    window: Mapping[str, Any],
+    ledger: Ledger,
+    mappings: MappingWorkbook | None = None,
 ) -> dict[str, Any]:
-    """Which partner records to read besides the changed ones: ids, ``"all"``, or nothing."""
+    """Which other records to read besides the changed ones: ids, ``"all"``, or nothing.
+
+    Besides the partners of changed records, every record with an open review item, a decision
+    not applied yet, or a Record Links row is read again, so finance's answers (and workbook fixes
+    such as an enabled currency) take effect on the next run even if nobody edits the record.
+    """
     if window.get("start") is None:
         return {"qbo_ids": [], "intacct_ids": []}
-    qbo_ids = {str(r["Id"]) for r in staged_records(qbo_changed)}
-    intacct_ids = {str(r["CUSTOMERID"]) for r in staged_records(intacct_changed)}
+    staged_qbo = {str(r["Id"]) for r in staged_records(qbo_changed)}
+    staged_intacct = {str(r["CUSTOMERID"]) for r in staged_records(intacct_changed)}
+    qbo_ids, intacct_ids = set(staged_qbo), set(staged_intacct)
+    pending = [*ledger.review_items(FLOW, ReviewStatus.OPEN), *ledger.pending_decisions(FLOW)]
+    for item in pending:
+        (qbo_ids if item.record_system == "qbo" else intacct_ids).add(item.record_id)
+    for link in mappings.links_for(FLOW) if mappings is not None else ():
+        (qbo_ids if SYSTEM_CODES.get(link.source_system) == "qbo" else intacct_ids).add(link.source_id)
     links = ledger.links(FLOW)
     target_of = {link.source_id: link.target_id for link in links}
     source_of = {link.target_id: link.source_id for link in links}
-    need_intacct: set[str] | str = {target_of[q] for q in qbo_ids if q in target_of} - intacct_ids
-    need_qbo: set[str] | str = {source_of[i] for i in intacct_ids if i in source_of} - qbo_ids
+    need_intacct: set[str] | str = ({target_of[q] for q in qbo_ids if q in target_of} | intacct_ids) - staged_intacct
+    need_qbo: set[str] | str = ({source_of[i] for i in intacct_ids if i in source_of} | qbo_ids) - staged_qbo
     if any(q not in target_of for q in qbo_ids):
         need_intacct = "all"
     if any(i not in source_of for i in intacct_ids):
