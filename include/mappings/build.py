@@ -115,7 +115,9 @@ def demo_rows(hints: Mapping[str, Any]) -> Rows:
         "CurrencyMap": [
             {
                 "Currency": code,
-                "Enabled": "Yes" if code in intacct_currencies else "No",
+                # A currency Intacct lacks stays a source-only row: shown to finance as unmapped, and any
+                # document in it is held for review until they decide.
+                "Enabled": "Yes" if code in intacct_currencies else None,
                 "Intacct Currency": code if code in intacct_currencies else None,
             }
             for code in currencies.get("qbo", [])
