@@ -436,7 +436,10 @@ def record(
                             f"held: {action.reason}; candidates: {', '.join(action.candidates) or 'none'}",
                             candidates=list(action.candidates))
             )  # fmt: skip
-    drafts += [d for d in drafts_from_plan(FLOW, plan_) if d.record_id not in ("None", "")]
+    # A record held by a failed check already has the validation item that names the check.
+    drafts += [
+        d for d in drafts_from_plan(FLOW, plan_) if d.record_id not in ("None", "") and d.reason_code != "failed_check"
+    ]
     for row in read_staged(failures_staged).to_dict("records"):
         drafts.append(ReviewDraft(FLOW, row["system"], row["record_id"], row["reason_code"], row["detail"],
                                   fingerprint=row["fingerprint"] or ""))  # fmt: skip
