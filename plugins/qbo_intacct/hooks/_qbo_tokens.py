@@ -36,27 +36,24 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, select, update
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from qbo_intacct.hooks._transport import mask_secret
+from qbo_intacct.state_db import state_engine, state_url
 
 log = logging.getLogger(__name__)
 
-STATE_CONN_ID = "qbo_intacct_state"
-FALLBACK_DB_NAME = "qbo_intacct_state.db"
 #: Refresh this long before the access token's stated expiry, so a token never dies mid-request.
 EXPIRY_SKEW_SECONDS = 300.0
 #: Warn when the refresh token itself has less than this left (Intuit: 100 days rolling, 5 years hard).
@@ -103,57 +100,12 @@ Refresher = Callable[[str], TokenGrant]
 
 def state_database_url() -> str:
     """SQLAlchemy URL of the state database, from the ``qbo_intacct_state`` connection or the fallback."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        conn = BaseHook.get_connection(STATE_CONN_ID)
-    except AirflowNotFoundException:
-        home = Path(os.environ.get("AIRFLOW_HOME", str(Path.home() / "airflow")))
-        home.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{home / FALLBACK_DB_NAME}"
-    return url_from_connection(
-        conn.conn_type, host=conn.host, login=conn.login, password=conn.password, port=conn.port, schema=conn.schema
-    )
-
-
-def url_from_connection(
-    conn_type: str | None,
-    *,
-    host: str | None,
-    login: str | None = None,
-    password: str | None = None,
-    port: int | None = None,
-    schema: str | None = None,
-) -> str:
-    """Build the SQLAlchemy URL for a sqlite (host = file path) or postgres Airflow connection."""
-    from sqlalchemy.engine import URL
-
-    kind = (conn_type or "").lower()
-    if kind == "sqlite":
-        if not host:
-            raise ValueError(f"connection {STATE_CONN_ID!r} (sqlite) needs host = the database file path")
-        return f"sqlite:///{host}"
-    if kind in ("postgres", "postgresql"):
-        return URL.create(
-            "postgresql+psycopg2", username=login, password=password, host=host, port=port, database=schema
-        ).render_as_string(hide_password=False)
-    raise ValueError(f"connection {STATE_CONN_ID!r} has conn_type {conn_type!r}; use sqlite or postgres")
-
-
-_ENGINES: dict[str, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
+    return state_url().render_as_string(hide_password=False)
 
 
 def engine_for(url: str) -> Engine:
-    """One engine per URL per process; SQLite waits up to 60 s for a lock held by another worker."""
-    with _ENGINES_LOCK:
-        engine = _ENGINES.get(url)
-        if engine is None:
-            connect_args: dict[str, Any] = {"timeout": 60} if url.startswith("sqlite") else {}
-            engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not url.startswith("sqlite"))
-            _ENGINES[url] = engine
-        return engine
+    """The process-wide engine for the state database (shared with the sync ledger)."""
+    return state_engine(url)
 
 
 def _ensure_table(engine: Engine) -> None:

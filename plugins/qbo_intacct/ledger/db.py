@@ -1,130 +1,65 @@
-"""Where the sync ledger lives: the database of the Airflow connection ``qbo_intacct_state``.
+"""Where the sync ledger lives: the product's state database (see :mod:`qbo_intacct.state_db`).
 
-- conn type ``sqlite``: ``host`` is the database file path (the default set-up, one file);
-- conn type ``postgres``: login, password, host, port, schema = database (docker-compose and CI);
-- no such connection: a SQLite file ``$AIRFLOW_HOME/qbo_intacct_state.db``, the same fallback the
-  QuickBooks token store uses, so both always share one database.
-
-The password goes into the SQLAlchemy URL object only; it is never logged or rendered (the log line
-names the dialect and database, nothing else).
+The ledger shares that database with the QuickBooks token store; it owns only its ``ledger_*``
+tables, and brings them to the current schema version the first time a process opens the database.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from pathlib import Path
+import weakref
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Engine
 
 from qbo_intacct.ledger.migrations import migrate
+from qbo_intacct.state_db import (
+    STATE_CONN_ID,
+    StateDatabaseError,
+    dispose_engines,
+    normalize_url,
+    state_engine,
+    state_url,
+    url_from_connection,
+)
 
 log = logging.getLogger(__name__)
 
-STATE_CONN_ID = "qbo_intacct_state"
-FALLBACK_DB_NAME = "qbo_intacct_state.db"
+# The ledger's name for a bad state connection (kept for callers that catch it).
+LedgerConnectionError = StateDatabaseError
 
-_ENGINES: dict[str, Engine] = {}
+__all__ = [
+    "STATE_CONN_ID",
+    "LedgerConnectionError",
+    "dispose_engines",
+    "engine_for_url",
+    "ledger_engine",
+    "ledger_url",
+    "normalize_url",
+    "url_from_connection",
+]
+
+_MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()
 _LOCK = threading.Lock()
-
-
-class LedgerConnectionError(ValueError):
-    """The ``qbo_intacct_state`` connection cannot describe a database the ledger supports."""
-
-
-def url_from_connection(
-    conn_type: str | None,
-    *,
-    host: str | None,
-    login: str | None = None,
-    password: str | None = None,
-    port: int | None = None,
-    schema: str | None = None,
-) -> URL:
-    """SQLAlchemy URL for a ``sqlite`` (host = file path) or ``postgres`` Airflow connection."""
-    kind = (conn_type or "").lower()
-    if kind == "sqlite":
-        path = host or schema
-        if not path:
-            raise LedgerConnectionError(f"connection {STATE_CONN_ID!r} (sqlite) needs host = the database file path")
-        return URL.create("sqlite", database=path)
-    if kind in ("postgres", "postgresql"):
-        return URL.create(
-            "postgresql+psycopg2", username=login, password=password, host=host, port=port, database=schema
-        )
-    raise LedgerConnectionError(f"connection {STATE_CONN_ID!r} has conn_type {conn_type!r}; use sqlite or postgres")
-
-
-def fallback_url() -> URL:
-    home = Path(os.environ.get("AIRFLOW_HOME", str(Path.home() / "airflow")))
-    home.mkdir(parents=True, exist_ok=True)
-    return URL.create("sqlite", database=str(home / FALLBACK_DB_NAME))
 
 
 def ledger_url(conn_id: str = STATE_CONN_ID) -> URL:
     """The ledger database URL from the Airflow connection, or the SQLite fallback."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        url = fallback_url()
-        log.info("no %s connection; the sync ledger uses %s", conn_id, url.database)
-        return url
-    return url_from_connection(
-        conn.conn_type, host=conn.host, login=conn.login, password=conn.password, port=conn.port, schema=conn.schema
-    )
-
-
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def normalize_url(url: URL | str) -> URL:
-    """Pin PostgreSQL to psycopg2 (installed); SQLAlchemy 2.1 would otherwise pick psycopg 3."""
-    url = make_url(url)
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg2")
-    return url
+    return state_url(conn_id)
 
 
 def engine_for_url(url: URL | str, *, run_migrations: bool = True) -> Engine:
-    """One migrated engine per database per process.
-
-    SQLite waits up to 60 s for a lock another worker holds instead of failing the task at once.
-    """
-    url = normalize_url(url)
-    cache_key = url.render_as_string(hide_password=False)
-    with _LOCK:
-        engine = _ENGINES.get(cache_key)
-        if engine is not None:
-            return engine
-        if url.get_backend_name() == "sqlite":
-            if url.database:
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"timeout": 60})
-            event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_engine(url, pool_pre_ping=True)
-        if run_migrations:
-            migrate(engine)
-        _ENGINES[cache_key] = engine
-        log.info("sync ledger on %s database %s", url.get_backend_name(), url.database)
-        return engine
+    """The shared engine for ``url``, migrated once per process (unless told not to)."""
+    engine = state_engine(url)
+    if run_migrations:
+        with _LOCK:
+            if engine not in _MIGRATED:
+                migrate(engine)
+                _MIGRATED.add(engine)
+                log.info("sync ledger on %s database %s", engine.url.get_backend_name(), engine.url.database)
+    return engine
 
 
 def ledger_engine(conn_id: str = STATE_CONN_ID) -> Engine:
     """The migrated engine for the ledger named by ``conn_id``; call it inside a task."""
     return engine_for_url(ledger_url(conn_id))
-
-
-def dispose_engines() -> None:
-    """Close every cached engine (tests, and a forked worker that must not share sockets)."""
-    with _LOCK:
-        for engine in _ENGINES.values():
-            engine.dispose()
-        _ENGINES.clear()

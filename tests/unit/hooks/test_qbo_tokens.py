@@ -19,8 +19,8 @@ from qbo_intacct.hooks._qbo_tokens import (
     TokenGrant,
     engine_for,
     state_database_url,
-    url_from_connection,
 )
+from qbo_intacct.state_db import url_from_connection
 
 
 class FakeAuthServer:
@@ -134,12 +134,13 @@ def test_grant_repr_hides_tokens() -> None:
 
 
 def test_sqlite_connection_host_is_the_database_file() -> None:
-    assert url_from_connection("sqlite", host="/data/state.db") == "sqlite:////data/state.db"
+    url = url_from_connection("sqlite", host="/data/state.db")
+    assert url.render_as_string(hide_password=False) == "sqlite:////data/state.db"
 
 
 def test_postgres_connection_builds_a_psycopg2_url() -> None:
     url = url_from_connection("postgres", host="db", login="u", password="p@ss", port=5432, schema="ledger")
-    assert url == "postgresql+psycopg2://u:p%40ss@db:5432/ledger"
+    assert url.render_as_string(hide_password=False) == "postgresql+psycopg2://u:p%40ss@db:5432/ledger"
 
 
 def test_other_connection_types_are_refused() -> None:
