@@ -57,6 +57,7 @@ import base64
 import binascii
 import secrets
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -607,6 +608,13 @@ def create_app(config: SandboxConfig) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(admin_router(runtime))
     base = config.base_url
+
+    @app.middleware("http")
+    async def intuit_transaction_id(request: Request, call_next: Any) -> Response:
+        """Every Intuit response carries an ``intuit_tid`` header that support asks for; so do ours."""
+        response = await call_next(request)
+        response.headers["intuit_tid"] = f"sbx-{uuid.uuid4().hex}"
+        return response
 
     def params_of(request: Request) -> dict[str, str]:
         return dict(request.query_params)

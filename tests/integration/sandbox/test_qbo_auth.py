@@ -110,3 +110,14 @@ def test_discovery_document_names_the_sandbox_token_endpoint(qbo_sandbox: Any) -
     assert doc["token_endpoint"] == qbo_sandbox.info["token_url"]
     for key in ("authorization_endpoint", "revocation_endpoint", "issuer", "jwks_uri", "userinfo_endpoint"):
         assert doc[key]
+
+
+def test_every_api_response_carries_an_intuit_tid_header(qbo_sandbox: Any) -> None:
+    token = requests.post(
+        qbo_sandbox.info["token_url"],
+        auth=(qbo_sandbox.info["client_id"], qbo_sandbox.info["client_secret"]),
+        data={"grant_type": "refresh_token", "refresh_token": "not-a-token"},
+        timeout=10,
+    )
+    assert token.status_code == 400
+    assert token.headers["intuit_tid"].startswith("sbx-")
