@@ -336,9 +336,8 @@ def intacct_body(
         body["DISPLAYCONTACT"] = contact
     if "terms" in groups:
         body["TERMNAME"] = values.get("term") or ""
-        body["CREDITLIMIT"] = values.get("credit_limit")
-        if body["CREDITLIMIT"] is None:
-            body["CREDITLIMIT"] = ""
+        if values.get("credit_limit") is not None:
+            body["CREDITLIMIT"] = values["credit_limit"]
     if "tax" in groups:
         body["TAXABLE"] = "true" if values.get("taxable") else "false"
         body["TAXID"] = values.get("tax_id") or ""
@@ -386,7 +385,8 @@ def qbo_body(
                 raise CustomerMappingError(f"customer {record} field term: Intacct term {intacct_term!r}: {reason}")
             body["SalesTermRef"] = {"value": terms.qbo_id_by_name[names[0]], "name": names[0]}
         credit = values.get("credit_limit")
-        body["CreditLimit"] = credit if credit is not None else Decimal("0")
+        if credit is not None:  # no limit on the Intacct side: leave QuickBooks' field unset, never 0
+            body["CreditLimit"] = credit
     if "tax" in groups:
         body["Taxable"] = bool(values.get("taxable"))
         body["PrimaryTaxIdentifier"] = values.get("tax_id") or ""

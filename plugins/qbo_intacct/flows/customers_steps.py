@@ -196,7 +196,7 @@ def report_step(context: Mapping[str, Any], data: Mapping[str, Any], asset: Any)
         ]
     )
     print(text)
-    counts = {k: v for k, v in data.items() if k not in ("plan_path",)}
+    counts = dict(data)
     path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": counts})
     outlet_events = context.get("outlet_events")
     if outlet_events is not None:

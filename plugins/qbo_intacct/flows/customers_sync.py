@@ -188,17 +188,18 @@ def match(
         ignore_index=True,
     )
     second = match_records(rest, target, claimed, strong_ids=DATA_IDS, name_columns=("name", "name"))
-    matches = pd.concat([settled, second], ignore_index=True)
-
     duplicates = _duplicate_groups(source, "source_id")
-    for i, row in matches.iterrows():
-        if row["outcome"] in (MatchOutcome.NONE, MatchOutcome.MATCH) and row["matched_by"] != "stored_reference":
-            others = [o for o in duplicates.get(str(row["source_id"]), []) if o not in set(settled["source_id"])]
-            if others and row["outcome"] == MatchOutcome.NONE:
-                matches.at[i, "outcome"] = MatchOutcome.CANDIDATES
-                matches.at[i, "candidates"] = [f"qbo:{o}" for o in others]
-                matches.at[i, "reason"] = "duplicate_in_source"
-    return apply_decisions(matches, decisions)
+    settled_ids = set(settled["source_id"])
+    for i, row in second.iterrows():
+        others = [o for o in duplicates.get(str(row["source_id"]), []) if o not in settled_ids]
+        if others and row["outcome"] == MatchOutcome.NONE:
+            second.at[i, "outcome"] = MatchOutcome.CANDIDATES
+            second.at[i, "candidates"] = [f"qbo:{o}" for o in others]
+            second.at[i, "reason"] = "duplicate_in_source"
+    # Finance's decisions apply to what matching could not settle: a link or a key the sync itself
+    # wrote (e.g. QB-31 for QuickBooks 31) already says which record is which.
+    second = apply_decisions(second, decisions)
+    return pd.concat([settled, second], ignore_index=True)
 
 
 # ------------------------------------------------------------------------------------ plan

@@ -1,0 +1,443 @@
+"""``qbo_intacct_customers`` end to end with ``dag.test()`` on the demo books, both sandboxes over HTTP.
+
+One module-scoped story (the demo books load once; every ``dag.test()`` costs seconds):
+first run -> immediate second run -> an edit on each side -> a rerun (echo) -> finance decides the
+held duplicates in the workbook and in the review queue -> a rerun applies them -> the ledger is
+deleted -> a rerun creates nothing -> a dry run writes nothing. Each test asserts one behaviour of
+the run it is named after; the runs happen in the fixtures, in that order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, Sandbox, airflow_cli_env
+
+pytestmark = pytest.mark.dag
+
+DEMO_WORKBOOK = ROOT / "include" / "mappings" / "qbo_intacct_mappings.xlsx"
+DUPLICATE_PAIRS = [("31", "32"), ("33", "34"), ("35", "36")]
+CHF_CUSTOMER = "37"
+
+
+@dataclass
+class RunResult:
+    state: str
+    summary: dict[str, Any]
+    writes: dict[str, int]
+    log: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _writes(sandbox: Sandbox) -> int:
+    return int(sandbox.counters().get("writes") or sandbox.counters().get("records_written") or 0)
+
+
+def _write_rows(sandbox: Sandbox) -> list[dict[str, Any]]:
+    reads = {"query", "read", "readByQuery", "readByName", "getAPISession", "token", "refresh", "readMore"}
+    return [row for row in sandbox.log() if row.get("operation") not in reads and row.get("method") == "POST"]
+
+
+class Story:
+    """Runs the DAG in-process and keeps each named run's result for the tests."""
+
+    def __init__(self, home: Path, sandboxes: dict[str, Sandbox]) -> None:
+        self.home = home
+        self.qbo = sandboxes["qbo"]
+        self.intacct = sandboxes["intacct"]
+        self.workbook = home / "mappings.xlsx"
+        self.staging = home / "staging"
+        self.state_db = home / "state.db"
+        self.runs: dict[str, RunResult] = {}
+
+    def run(self, name: str, **conf: Any) -> RunResult:
+        from airflow.dag_processing.dagbag import DagBag
+
+        for sandbox in (self.qbo, self.intacct):
+            sandbox.reset_counters()
+        dag = DagBag(dag_folder=str(ROOT / "dags" / "qbo_intacct_customers.py")).dags["qbo_intacct_customers"]
+        dagrun = dag.test(run_conf=conf or None)
+        summary_path = self.staging / "summaries" / "qbo_intacct_customers" / "latest.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+        result = RunResult(
+            state=str(dagrun.state),
+            summary=summary.get("summary", {}),
+            writes={"qbo": _writes(self.qbo), "intacct": _writes(self.intacct)},
+            log={"qbo": _write_rows(self.qbo), "intacct": _write_rows(self.intacct)},
+        )
+        self.runs[name] = result
+        return result
+
+
+@pytest.fixture(scope="module")
+def story(sandboxes, airflow_db, tmp_path_factory) -> Iterator[Story]:
+    home = tmp_path_factory.mktemp("customers")
+    books = home / "books"
+    subprocess.run(
+        [sys.executable, "-m", "include.sandbox", "seed", "--seed", "42", "--scale", "demo", "--out", str(books)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    story = Story(home, sandboxes)
+    story.qbo.reset(books / "qbo.json")
+    story.intacct.reset(books / "intacct.json")
+    shutil.copy(DEMO_WORKBOOK, story.workbook)
+    env = {
+        "AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT": f"file://{story.staging}",
+        "AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK": str(story.workbook),
+        "AIRFLOW_CONN_QBO_INTACCT_STATE": json.dumps({"conn_type": "sqlite", "host": str(story.state_db)}),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield story
+    finally:
+        from qbo_intacct.ledger.db import dispose_engines
+
+        dispose_engines()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _ledger() -> Any:
+    from qbo_intacct.ledger.repository import Ledger
+
+    return Ledger.from_connection()
+
+
+def _qbo_hook() -> Any:
+    from qbo_intacct.hooks.quickbooks import QuickBooksHook
+
+    return QuickBooksHook()
+
+
+def _intacct_hook() -> Any:
+    from qbo_intacct.hooks.intacct import IntacctHook
+
+    return IntacctHook()
+
+
+def _intacct_customer(customer_id: str) -> dict[str, Any]:
+    from qbo_intacct.flows.customers import INTACCT_FIELDS
+    from qbo_intacct.hooks.intacct import Filter
+
+    rows = list(
+        _intacct_hook().iter_query(
+            "CUSTOMER", INTACCT_FIELDS, Filter.equal("CUSTOMERID", customer_id), entity_id="", show_private=True
+        )
+    )
+    assert len(rows) == 1, f"{customer_id}: {len(rows)} records"
+    return rows[0]
+
+
+def _all_intacct_ids() -> list[str]:
+    return [
+        r["CUSTOMERID"] for r in _intacct_hook().iter_query("CUSTOMER", ["CUSTOMERID"], entity_id="", show_private=True)
+    ]
+
+
+def _all_qbo_customers() -> list[dict[str, Any]]:
+    return list(_qbo_hook().iter_query("Customer"))
+
+
+@pytest.fixture(scope="module")
+def first(story: Story) -> RunResult:
+    return story.run("first")
+
+
+@pytest.fixture(scope="module")
+def second(story: Story, first: RunResult) -> RunResult:
+    return story.run("second")
+
+
+@pytest.fixture(scope="module")
+def after_edits(story: Story, second: RunResult) -> RunResult:
+    qbo = _qbo_hook()
+    customer = qbo.get("Customer", "7")
+    qbo.update(
+        "Customer",
+        {"Id": "7", "SyncToken": customer["SyncToken"], "PrimaryPhone": {"FreeFormNumber": "+1 206 555 0107"}},
+        request_id="test-edit-qbo-7",
+    )
+    _intacct_hook().update(
+        "CUSTOMER",
+        [{"CUSTOMERID": "C-10005", "DISPLAYCONTACT": {"PHONE1": "+1 212 555 0005"}}],
+        keys=["test-edit-c10005"],
+    )
+    return story.run("after_edits")
+
+
+@pytest.fixture(scope="module")
+def echo(story: Story, after_edits: RunResult) -> RunResult:
+    return story.run("echo")
+
+
+def _add_record_links(path: Path, rows: list[dict[str, str]]) -> None:
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter, range_boundaries
+
+    wb = load_workbook(path)
+    ws = wb["Record Links"]
+    table = ws.tables["RecordLinks"]
+    min_col, min_row, max_col, max_row = range_boundaries(table.ref)
+    headers = {ws.cell(row=min_row, column=c).value: c for c in range(min_col, max_col + 1)}
+    row = max_row + 1
+    while row - 1 > min_row and all(ws.cell(row=row - 1, column=c).value in (None, "") for c in headers.values()):
+        row -= 1
+    for values in rows:
+        for header, value in values.items():
+            ws.cell(row=row, column=headers[header], value=value)
+        row += 1
+    last = max(max_row, row - 1)
+    table.ref = f"{get_column_letter(min_col)}{min_row}:{get_column_letter(max_col)}{last}"
+    if table.autoFilter is not None:
+        table.autoFilter.ref = table.ref
+    wb.save(path)
+
+
+@pytest.fixture(scope="module")
+def decided(story: Story, echo: RunResult) -> RunResult:
+    from qbo_intacct.flows.review_queue import apply_answer
+
+    _add_record_links(
+        story.workbook,
+        [
+            {"Flow": "customers", "Source System": "QuickBooks", "Source Id": "31", "Decision": "Create new"},
+            {"Flow": "customers", "Source System": "QuickBooks", "Source Id": "32", "Decision": "Ignore"},
+        ],
+    )
+    ledger = _ledger()
+    items = {(i.record_id, i.reason_code): i for i in ledger.review_items("customers")}
+    for record_id, choice in (("33", "Create new"), ("34", "Ignore")):
+        item = items[(record_id, "duplicate_in_source")]
+        apply_answer(ledger, {"chosen_options": [choice], "params_input": {"review_item": item.id}})
+    return story.run("decided")
+
+
+@pytest.fixture(scope="module")
+def ledger_lost(story: Story, decided: RunResult) -> RunResult:
+    from qbo_intacct.ledger.db import dispose_engines
+
+    story.counts_before_loss = (len(_all_qbo_customers()), len(_all_intacct_ids()))  # type: ignore[attr-defined]
+    dispose_engines()
+    story.state_db.unlink()
+    return story.run("ledger_lost")
+
+
+@pytest.fixture(scope="module")
+def dry(story: Story, ledger_lost: RunResult) -> RunResult:
+    qbo = _qbo_hook()
+    customer = qbo.get("Customer", "9")
+    qbo.update(
+        "Customer",
+        {"Id": "9", "SyncToken": customer["SyncToken"], "CompanyName": "Acme Motors Holdings"},
+        request_id="test-edit-qbo-9",
+    )
+    return story.run("dry", dry_run=True)
+
+
+# -------------------------------------------------------------------------------- first run
+
+
+def test_first_run_succeeds(first: RunResult) -> None:
+    assert first.state == "success"
+
+
+def test_first_run_creates_missing_customers_on_both_sides(first: RunResult) -> None:
+    # 38 QuickBooks customers: 6 match Intacct ones, 6 are duplicates and 1 is in CHF (held) -> 25 created in
+    # Intacct; the 20 Intacct-only customers are created in QuickBooks.
+    assert first.summary["created"] == 45
+    assert "QB-1" not in _all_intacct_ids()  # customer 1 matched C-10021 by email: linked, not created
+    assert {"QB-7", "QB-38"} <= set(_all_intacct_ids())
+
+
+def test_first_run_links_every_written_or_matched_customer(first: RunResult) -> None:
+    links = {(link.source_id, link.target_id) for link in _ledger().links("customers")}
+    assert ("1", "C-10021") in links
+    assert ("7", "QB-7") in links
+    assert len(links) == 51
+
+
+def test_customer_created_in_intacct_gets_the_derived_customer_id(first: RunResult) -> None:
+    created = _intacct_customer("QB-38")
+    assert created["NAME"] == 'O\'Brien "Best" & Sons <Holdings>'
+    assert created["CURRENCY"] == "USD"
+
+
+def test_customer_created_in_quickbooks_carries_the_intacct_id_and_a_valid_display_name(first: RunResult) -> None:
+    created = [c for c in _all_qbo_customers() if c.get("AcctNum") == "C-10001"]
+    assert len(created) == 1
+    assert created[0]["DisplayName"] == "Blue Energy Ltd"
+    assert ":" not in created[0]["DisplayName"]
+
+
+def test_planted_duplicates_and_disabled_currency_are_held_with_candidates(first: RunResult) -> None:
+    items = {(i.record_id, i.reason_code): i for i in _ledger().review_items("customers")}
+    for a, b in DUPLICATE_PAIRS:
+        assert items[(a, "duplicate_in_source")].candidates == (f"qbo:{b}",)
+        assert items[(b, "duplicate_in_source")].candidates == (f"qbo:{a}",)
+    assert (CHF_CUSTOMER, "validation:currency enabled") in items
+    assert first.summary["held_for_review"] == 7
+
+
+def test_held_customers_are_not_created(first: RunResult) -> None:
+    ids = set(_all_intacct_ids())
+    assert not {f"QB-{i}" for pair in DUPLICATE_PAIRS for i in pair} & ids
+    assert f"QB-{CHF_CUSTOMER}" not in ids
+
+
+# -------------------------------------------------------------------------------- reruns
+
+
+def test_immediate_second_run_writes_nothing(second: RunResult) -> None:
+    assert second.state == "success"
+    assert second.writes == {"qbo": 0, "intacct": 0}
+    assert second.log == {"qbo": [], "intacct": []}
+
+
+def test_edit_in_quickbooks_arrives_in_intacct(after_edits: RunResult) -> None:
+    assert _intacct_customer("QB-7")["DISPLAYCONTACT.PHONE1"] == "+1 206 555 0107"
+
+
+def test_edit_in_intacct_arrives_in_quickbooks(after_edits: RunResult) -> None:
+    (customer,) = [c for c in _all_qbo_customers() if c.get("AcctNum") == "C-10005"]
+    assert customer["PrimaryPhone"]["FreeFormNumber"] == "+1 212 555 0005"
+
+
+def test_each_edit_is_one_write_on_the_other_side(after_edits: RunResult) -> None:
+    assert after_edits.writes == {"qbo": 1, "intacct": 1}
+
+
+def test_synced_edits_do_not_echo_back(echo: RunResult) -> None:
+    assert echo.writes == {"qbo": 0, "intacct": 0}
+
+
+# -------------------------------------------------------------------------------- decisions
+
+
+def test_workbook_and_review_queue_decisions_are_applied_and_nothing_else_changes(decided: RunResult) -> None:
+    assert decided.state == "success"
+    ids = set(_all_intacct_ids())
+    assert {"QB-31", "QB-33"} <= ids
+    assert not {"QB-32", "QB-34"} & ids
+    assert decided.writes == {"qbo": 0, "intacct": 2}
+
+
+def test_decided_items_are_resolved_and_stay_resolved(decided: RunResult) -> None:
+    from qbo_intacct.ledger.repository import ReviewStatus
+
+    items = {(i.record_id, i.reason_code): i for i in _ledger().review_items("customers")}
+    assert items[("31", "duplicate_in_source")].status is ReviewStatus.RESOLVED
+    assert items[("32", "duplicate_in_source")].status is ReviewStatus.IGNORED
+    assert items[("34", "duplicate_in_source")].status is ReviewStatus.IGNORED
+    assert items[("35", "duplicate_in_source")].status is ReviewStatus.OPEN
+
+
+# -------------------------------------------------------------------------------- ledger lost
+
+
+def test_rerun_without_ledger_creates_no_duplicate(story: Story, ledger_lost: RunResult) -> None:
+    assert ledger_lost.state == "success"
+    assert (len(_all_qbo_customers()), len(_all_intacct_ids())) == story.counts_before_loss  # type: ignore[attr-defined]
+    assert ledger_lost.summary["created"] == 0
+    assert ledger_lost.writes == {"qbo": 0, "intacct": 0}
+
+
+def test_rerun_without_ledger_relinks_by_keys_and_identifiers(ledger_lost: RunResult) -> None:
+    links = {(link.source_id, link.target_id) for link in _ledger().links("customers")}
+    assert {("7", "QB-7"), ("1", "C-10021"), ("31", "QB-31")} <= links
+
+
+# -------------------------------------------------------------------------------- dry run
+
+
+def test_dry_run_writes_nothing(dry: RunResult) -> None:
+    assert dry.state == "success"
+    assert dry.writes == {"qbo": 0, "intacct": 0}
+    assert dry.summary["dry_run"] is True
+
+
+def test_dry_run_plan_shows_the_update_with_its_field_diff(story: Story, dry: RunResult) -> None:
+    from qbo_intacct.flows.staging import read_staged
+
+    plan = read_staged(dry.summary["plan_path"])
+    updates = plan[(plan["action"] == "update") & (plan["source_id"] == "9")]
+    assert len(updates) == 1
+    diffs = updates.iloc[0]["diffs"]
+    assert {
+        "field": "company_name",
+        "group": "identity",
+        "before": "Acme Motors Inc",
+        "after": "Acme Motors Holdings",
+    } in diffs
+
+
+def test_run_summary_and_staged_files_hold_no_secret(story: Story, dry: RunResult) -> None:
+    secrets = []
+    for conn_id in ("quickbooks_default", "intacct_default"):
+        conn = json.loads(os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"])
+        secrets.append(conn["password"])
+        secrets += [v for k, v in conn["extra"].items() if any(s in k for s in ("password", "token", "secret"))]
+    for path in story.staging.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            for secret in filter(None, secrets):
+                assert secret.encode() not in content, f"a secret is in {path.name}"
+
+
+# -------------------------------------------------------------------------------- broken workbook
+
+
+def test_broken_workbook_fails_naming_sheet_row_and_column_and_writes_nothing(
+    sandboxes, airflow_db, tmp_path: Path, story: Story, dry: RunResult
+) -> None:
+    from openpyxl import load_workbook
+    from openpyxl.utils import range_boundaries
+
+    workbook = tmp_path / "broken.xlsx"
+    shutil.copy(story.workbook, workbook)
+    wb = load_workbook(workbook)
+    del wb["Terms"].tables["TermMap"]  # a missing table
+    ws = wb["Accounts"]
+    min_col, min_row, max_col, _ = range_boundaries(ws.tables["AccountMap"].ref)
+    headers = {ws.cell(row=min_row, column=c).value: c for c in range(min_col, max_col + 1)}
+    first_row = min_row + 1
+    ws.cell(
+        row=first_row + 1,
+        column=headers["QuickBooks Account"],
+        value=ws.cell(row=first_row, column=headers["QuickBooks Account"]).value,
+    )
+    ws.cell(row=first_row + 2, column=headers["Intacct GL Account"], value="99999")  # an unknown target account
+    wb.save(workbook)
+    for sandbox in (story.qbo, story.intacct):
+        sandbox.reset_counters()
+    env = airflow_cli_env(
+        AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT=f"file://{tmp_path / 'staging'}",
+        AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK=str(workbook),
+        AIRFLOW_CONN_QBO_INTACCT_STATE=json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "state.db")}),
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "qbo_intacct_customers"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "the Excel table 'TermMap' is missing" in output
+    assert "duplicate mapping" in output
+    assert "sheet 'Accounts', row" in output
+    assert "column 'QuickBooks Account'" in output
+    assert "'99999' does not exist in Intacct" in output
+    assert _writes(story.qbo) == 0
+    assert _writes(story.intacct) == 0
