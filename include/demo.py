@@ -34,6 +34,9 @@ AIRFLOW_HOME = ROOT / ".airflow" / "demo"
 BOOKS = RUN / "books"
 STAGING = RUN / "staging"
 LOGS = RUN / "logs"
+# The demo edits a copy of finance's workbook (the refresh DAG appends rows), never the committed file.
+SHIPPED_WORKBOOK = ROOT / "include" / "mappings" / "qbo_intacct_mappings.xlsx"
+DEMO_WORKBOOK = RUN / "mappings" / "qbo_intacct_mappings.xlsx"
 
 # Dependency order: the health check first, then master data, documents, journals, reconciliation.
 # Each issue that adds a flow appends its DAG here.
@@ -55,9 +58,13 @@ def _venv_bin(name: str) -> str:
 
 
 def seed_books(seed: int, scale: str) -> dict[str, Any]:
-    """Write the demo group's books (deterministic) and return the manifest."""
-    if BOOKS.exists():
-        shutil.rmtree(BOOKS)
+    """Write the demo group's books (deterministic), copy finance's workbook, return the manifest."""
+    for folder in (BOOKS, STAGING):
+        if folder.exists():
+            shutil.rmtree(folder)
+    (RUN / "qbo_intacct_state.db").unlink(missing_ok=True)  # each demo starts from a fresh ledger
+    DEMO_WORKBOOK.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SHIPPED_WORKBOOK, DEMO_WORKBOOK)
     from include.sandbox.books.generate import generate_books
 
     return generate_books(seed=seed, scale=scale, out=BOOKS)
