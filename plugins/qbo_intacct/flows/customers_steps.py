@@ -56,7 +56,9 @@ def prepare_run(context: Mapping[str, Any]) -> dict[str, Any]:
     overlap = dt.timedelta(minutes=int(Variable.get(OVERLAP_VARIABLE, default=None) or 10))
     window = compute_window(
         last_window_end(ledger.engine, cust.FLOW),
-        now=dt.datetime.now(dt.UTC),
+        # Both APIs keep whole seconds: end on the next whole second so an edit saved in the same
+        # second the run starts is read now (and, through the overlap, again next run: harmless).
+        now=dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1),
         data_interval_start=context.get("data_interval_start"),
         overlap=overlap,
         full_refresh=bool(params.get("full_refresh")),
