@@ -39,7 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -49,7 +49,7 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, se
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from qbo_intacct.hooks._transport import mask_secret
+from qbo_intacct.hooks._transport import ApiError, mask_secret
 from qbo_intacct.state_db import state_engine, state_url
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,10 @@ EXPIRY_SKEW_SECONDS = 300.0
 #: Warn when the refresh token itself has less than this left (Intuit: 100 days rolling, 5 years hard).
 REFRESH_EXPIRY_WARNING_SECONDS = 14 * 24 * 3600.0
 _HKDF_SALT = b"qbo_intacct.qbo_tokens.v1"
+_FINGERPRINT_SALT = b"qbo_intacct.qbo_tokens.seed-fingerprint.v2"
+_FINGERPRINT_PREFIX = "v2:"
+#: Fresh-transaction attempts to save a refreshed token after the write under the lock failed.
+STORE_RETRY_ATTEMPTS = 4
 
 _metadata = MetaData()
 tokens_table = Table(
@@ -91,6 +95,24 @@ class TokenGrant:
 
 #: Spends a refresh token and returns the grant; raises on ``invalid_grant`` and transport failure.
 Refresher = Callable[[str], TokenGrant]
+
+
+class QboTokenDecryptError(ApiError):
+    """The stored token row exists for this connection but this process cannot decrypt it.
+
+    Cause: Airflow's ``[core] fernet_key`` (or the connection's client secret) differs from the one
+    that wrote the row, e.g. an API server or worker started without the fernet key. The row is
+    left untouched. Fix: give this process the same fernet key (keep old keys in the comma-separated
+    list while rotating), or paste a fresh refresh token into the connection to re-authorise.
+    """
+
+
+def seed_fingerprint(client_id: str, realm_id: str, seed_refresh_token: str) -> str:
+    """Fingerprint of the connection's initial refresh token; independent of every key (see module doc)."""
+    digest = hashlib.sha256(
+        _FINGERPRINT_SALT + b"|" + client_id.encode() + b"|" + realm_id.encode() + b"|" + seed_refresh_token.encode()
+    ).hexdigest()
+    return _FINGERPRINT_PREFIX + digest[: 64 - len(_FINGERPRINT_PREFIX)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -143,11 +165,13 @@ def _derive_key(client_secret: str, client_id: str, realm_id: str, airflow_key: 
 
 @dataclass
 class _Row:
-    refresh_token: str
-    access_token: str | None
+    refresh_token: str = field(repr=False)
+    access_token: str | None = field(repr=False)
     access_expires_at: float | None
     refresh_expires_at: float | None
     seed_fingerprint: str
+    #: True when this process could not decrypt the tokens (they are then empty here).
+    undecryptable: bool = False
 
 
 class QboTokenStore:
@@ -162,6 +186,7 @@ class QboTokenStore:
         realm_id: str,
         seed_refresh_token: str,
         clock: Callable[[], float] = time.time,
+        store_retry_sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not (client_id and client_secret and realm_id and seed_refresh_token):
             raise ValueError("client id, client secret, realm id and an initial refresh token are all required")
@@ -170,11 +195,16 @@ class QboTokenStore:
         self._realm_id = realm_id
         self._seed_refresh_token = seed_refresh_token
         self._clock = clock
+        self._store_retry_sleep = store_retry_sleep
         keys = [_derive_key(client_secret, client_id, realm_id, k) for k in (_airflow_fernet_keys() or [""])]
         self._fernet = MultiFernet([Fernet(base64.urlsafe_b64encode(k)) for k in keys])
-        self._seed_fingerprint = hmac.new(keys[0], seed_refresh_token.encode(), hashlib.sha256).hexdigest()
+        self._seed_fingerprint = seed_fingerprint(client_id, realm_id, seed_refresh_token)
+        # Fingerprints written before v2 (HMAC keyed by the derived key): recognised, then upgraded.
+        self._legacy_fingerprints = {hmac.new(k, seed_refresh_token.encode(), hashlib.sha256).hexdigest() for k in keys}
         self._is_sqlite = engine.dialect.name == "sqlite"
         self._cached_access: tuple[str, float] | None = None
+        #: (spent refresh token, its replacement) when the replacement could not be saved.
+        self._unsaved_rotation: tuple[str, str] | None = None
         self._local_lock = threading.Lock()
         mask_secret(client_secret)
         mask_secret(seed_refresh_token)
@@ -192,7 +222,8 @@ class QboTokenStore:
             row = self._read(conn, for_update=False)
         if (
             row is not None
-            and row.seed_fingerprint == self._seed_fingerprint
+            and not row.undecryptable
+            and self._is_ours(row.seed_fingerprint)
             and row.access_token
             and (row.access_expires_at or 0) - EXPIRY_SKEW_SECONDS > now
         ):
@@ -204,43 +235,46 @@ class QboTokenStore:
         """Refresh under the cross-process lock, unless another worker already replaced ``stale_access_token``.
 
         Pass the access token that just got a 401 as ``stale_access_token``; ``None`` means "no usable
-        token yet" (first use, or expired by our own clock).
+        token yet" (first use, or expired by our own clock). ``refresher`` is called at most once,
+        while the lock is held: it must make a single, time-bounded attempt (retry outside).
         """
-        with self._local_lock, self._locked() as conn:
-            row = self._reconciled_row(conn)
+        with self._local_lock:
+            grant: TokenGrant | None = None
+            stored_token = ""  # what the row holds; an unsaved rotation is matched against it
             now = self._clock()
-            if (
-                row.access_token
-                and row.access_token != stale_access_token
-                and (row.access_expires_at or 0) - EXPIRY_SKEW_SECONDS > now
-            ):
-                self._cached_access = (row.access_token, row.access_expires_at or 0)
-                return row.access_token
-            grant = refresher(row.refresh_token)
-            mask_secret(grant.access_token)
-            mask_secret(grant.refresh_token)
-            now = self._clock()
+            try:
+                with self._locked() as conn:
+                    row = self._reconciled_row(conn)
+                    now = self._clock()
+                    unsaved = self._unsaved_rotation is not None and self._unsaved_rotation[0] == row.refresh_token
+                    if (
+                        not unsaved  # the row's access token predates our own, unsaved rotation
+                        and row.access_token
+                        and row.access_token != stale_access_token
+                        and (row.access_expires_at or 0) - EXPIRY_SKEW_SECONDS > now
+                    ):
+                        self._cached_access = (row.access_token, row.access_expires_at or 0)
+                        return row.access_token
+                    stored_token = spent = row.refresh_token
+                    if unsaved and self._unsaved_rotation is not None:
+                        spent = self._unsaved_rotation[1]  # our own rotation that never reached the row
+                    grant = refresher(spent)
+                    mask_secret(grant.access_token)
+                    mask_secret(grant.refresh_token)
+                    now = self._clock()
+                    conn.execute(update(tokens_table).where(self._where()).values(**self._grant_values(grant, now)))
+            except DBAPIError as exc:
+                if grant is None:
+                    raise
+                saved = self._store_with_retries(grant, now, exc)
+                self._unsaved_rotation = None if saved else (stored_token, grant.refresh_token)
+            else:
+                self._unsaved_rotation = None
+            if grant is None:  # pragma: no cover - every path without a grant returned or raised above
+                raise AssertionError("token refresh produced no grant")
             access_expires_at = now + float(grant.expires_in)
-            refresh_expires_at = now + float(grant.refresh_expires_in) if grant.refresh_expires_in else None
-            conn.execute(
-                update(tokens_table)
-                .where(tokens_table.c.client_id == self._client_id, tokens_table.c.realm_id == self._realm_id)
-                .values(
-                    refresh_token_enc=self._encrypt(grant.refresh_token),
-                    access_token_enc=self._encrypt(grant.access_token),
-                    access_expires_at=access_expires_at,
-                    refresh_expires_at=refresh_expires_at,
-                    refreshed_at=now,
-                    refresh_count=tokens_table.c.refresh_count + 1,
-                )
-            )
             self._cached_access = (grant.access_token, access_expires_at)
-            if refresh_expires_at is not None and refresh_expires_at - now < REFRESH_EXPIRY_WARNING_SECONDS:
-                log.warning(
-                    "QuickBooks refresh token for realm %s expires in %.0f days: re-authorise the app soon",
-                    self._realm_id,
-                    (refresh_expires_at - now) / 86400,
-                )
+            self._warn_if_refresh_expiring(grant, now)
             return grant.access_token
 
     def forget_cached_access_token(self) -> None:
@@ -250,9 +284,78 @@ class QboTokenStore:
         """The current refresh token (decrypted). For tests and the admin CLI; never log it."""
         with self._engine.connect() as conn:
             row = self._read(conn, for_update=False)
-        return row.refresh_token if row is not None and row.seed_fingerprint == self._seed_fingerprint else None
+        if row is None or not self._is_ours(row.seed_fingerprint):
+            return None
+        if row.undecryptable:
+            raise self._decrypt_error()
+        return row.refresh_token
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _is_ours(self, fingerprint: str) -> bool:
+        """Whether the row was seeded from the connection's current refresh token (v2 or legacy)."""
+        return fingerprint == self._seed_fingerprint or fingerprint in self._legacy_fingerprints
+
+    def _decrypt_error(self) -> QboTokenDecryptError:
+        return QboTokenDecryptError(
+            f"the stored QuickBooks tokens for realm {self._realm_id} cannot be decrypted by this process: Airflow's "
+            "[core] fernet_key (or the connection's client secret) differs from the one that stored them. The row "
+            "is left unchanged. Give this process the same fernet key (keep old keys listed while rotating), or "
+            "paste a new refresh token into the connection to re-authorise"
+        )
+
+    def _grant_values(self, grant: TokenGrant, now: float) -> dict[str, Any]:
+        return {
+            "refresh_token_enc": self._encrypt(grant.refresh_token),
+            "access_token_enc": self._encrypt(grant.access_token),
+            "access_expires_at": now + float(grant.expires_in),
+            "refresh_expires_at": now + float(grant.refresh_expires_in) if grant.refresh_expires_in else None,
+            "seed_fingerprint": self._seed_fingerprint,
+            "refreshed_at": now,
+            "refresh_count": tokens_table.c.refresh_count + 1,
+        }
+
+    def _store_with_retries(self, grant: TokenGrant, now: float, first_error: DBAPIError) -> bool:
+        """The refresh worked but saving it failed: retry in fresh transactions, then keep it in memory.
+
+        The spent refresh token is dead at Intuit, so losing the new one means a manual re-authorisation.
+        """
+        error: DBAPIError = first_error
+        for attempt in range(1, STORE_RETRY_ATTEMPTS + 1):
+            log.warning(
+                "QuickBooks token for realm %s refreshed but not yet saved (%s); save attempt %d of %d",
+                self._realm_id,
+                type(error.orig).__name__ if error.orig is not None else type(error).__name__,
+                attempt,
+                STORE_RETRY_ATTEMPTS,
+            )
+            self._store_retry_sleep(min(2.0, 0.1 * 2**attempt))
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(update(tokens_table).where(self._where()).values(**self._grant_values(grant, now)))
+            except DBAPIError as exc:
+                error = exc
+                continue
+            log.info("QuickBooks token for realm %s saved on attempt %d", self._realm_id, attempt)
+            return True
+        log.error(
+            "QuickBooks refresh token for realm %s was rotated but could NOT be saved to the state database after "
+            "%d attempts (%s). This process keeps it in memory for its next refresh; other workers will get "
+            "invalid_grant. If this process ends before a save succeeds, re-authorise the app and paste the new "
+            "refresh token into the connection",
+            self._realm_id,
+            STORE_RETRY_ATTEMPTS + 1,
+            type(error.orig).__name__ if error.orig is not None else type(error).__name__,
+        )
+        return False
+
+    def _warn_if_refresh_expiring(self, grant: TokenGrant, now: float) -> None:
+        if grant.refresh_expires_in and float(grant.refresh_expires_in) < REFRESH_EXPIRY_WARNING_SECONDS:
+            log.warning(
+                "QuickBooks refresh token for realm %s expires in %.0f days: re-authorise the app soon",
+                self._realm_id,
+                float(grant.refresh_expires_in) / 86400,
+            )
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Connection]:
@@ -267,7 +370,12 @@ class QboTokenStore:
                 except BaseException:
                     conn.exec_driver_sql("ROLLBACK")
                     raise
-                conn.exec_driver_sql("COMMIT")
+                try:
+                    conn.exec_driver_sql("COMMIT")
+                except DBAPIError:
+                    with contextlib.suppress(DBAPIError):
+                        conn.exec_driver_sql("ROLLBACK")
+                    raise
             else:
                 with conn.begin():
                     yield conn
@@ -286,12 +394,7 @@ class QboTokenStore:
             refresh_token = self._decrypt(record["refresh_token_enc"])
             access_token = self._decrypt(record["access_token_enc"]) if record["access_token_enc"] else None
         except InvalidToken:
-            log.warning(
-                "QuickBooks token row for realm %s cannot be decrypted (client secret or Airflow fernet key "
-                "changed); falling back to the connection's refresh token",
-                self._realm_id,
-            )
-            return _Row("", None, None, None, seed_fingerprint="undecryptable")
+            return _Row("", None, None, None, seed_fingerprint=record["seed_fingerprint"], undecryptable=True)
         mask_secret(refresh_token)
         mask_secret(access_token)
         return _Row(
@@ -303,7 +406,11 @@ class QboTokenStore:
         )
 
     def _reconciled_row(self, conn: Connection) -> _Row:
-        """The locked row, created or reset from the connection when it is missing or re-authorised."""
+        """The locked row; created, or reset only when the connection's refresh token really changed.
+
+        A row this process cannot decrypt but that was seeded from the same connection token raises
+        :class:`QboTokenDecryptError` and is left as it is (see the module docstring for why).
+        """
         if not self._is_sqlite:
             # Make sure a row exists to lock; a concurrent insert by another worker is fine.
             from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -314,18 +421,34 @@ class QboTokenStore:
                 .on_conflict_do_nothing(index_elements=["client_id", "realm_id"])
             )
         row = self._read(conn, for_update=True)
-        if row is not None and row.seed_fingerprint == self._seed_fingerprint:
-            return row
         if row is None:
             conn.execute(tokens_table.insert().values(**self._seed_values()))
-        else:
-            if row.seed_fingerprint != "undecryptable":
-                log.info(
-                    "QuickBooks connection for realm %s was re-authorised; using its refresh token", self._realm_id
+        elif self._is_ours(row.seed_fingerprint) or self._legacy_unverifiable(row):
+            if row.undecryptable:
+                log.error(
+                    "QuickBooks token row for realm %s cannot be decrypted here (fernet key or client secret "
+                    "mismatch); leaving it unchanged",
+                    self._realm_id,
                 )
+                raise self._decrypt_error()
+            if row.seed_fingerprint != self._seed_fingerprint:
+                conn.execute(update(tokens_table).where(self._where()).values(seed_fingerprint=self._seed_fingerprint))
+                row.seed_fingerprint = self._seed_fingerprint
+            return row
+        else:
+            log.info("QuickBooks connection for realm %s was re-authorised; using its refresh token", self._realm_id)
             conn.execute(update(tokens_table).where(self._where()).values(**self._seed_values()))
         self._cached_access = None
+        self._unsaved_rotation = None
         return _Row(self._seed_refresh_token, None, None, None, self._seed_fingerprint)
+
+    def _legacy_unverifiable(self, row: _Row) -> bool:
+        """A pre-v2 fingerprint we cannot check because we lack the key that made it: treat as ours.
+
+        Resetting would throw away a rotated token on a mere key problem; keeping it is safe (it is
+        either usable, or undecryptable and raises).
+        """
+        return row.undecryptable and not row.seed_fingerprint.startswith(_FINGERPRINT_PREFIX)
 
     def _seed_values(self) -> dict[str, Any]:
         return {

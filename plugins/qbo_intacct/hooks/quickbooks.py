@@ -16,14 +16,24 @@ What a finance reader must know
   original response instead of doing the work twice, so a retry after a lost reply cannot create a
   second invoice. Callers must derive the id from the record (e.g. ``"inv-sync:US:1042"``), never
   from the clock.
+* **A replayed requestid returns the ORIGINAL response, including a Fault.** If the first attempt
+  failed validation and the record is then corrected, sending it again under the same requestid
+  gets the old Fault back and nothing is written. So write request ids must name the *content
+  version* too (a hash of the body, or the source record's version/SyncToken); the flows do this.
+  Only retries of the very same request may reuse an id.
 * **Rotated refresh tokens** are kept encrypted in the state database (see ``_qbo_tokens``), because
   Airflow 3 tasks cannot write connections. Paste a new refresh token into the connection to
   re-authorise; the connection's value then wins.
 * **Throttling.** A process-wide limiter keeps each realm under 500 requests/min (we aim at 475),
-  10 in flight and 40 batch calls/min, so the server should not need to say 429. If it does (other
-  processes or apps share the realm), the hook waits (``Retry-After`` if sent, else
-  ``throttle_wait_seconds``, Intuit says 60 s) and retries; 5xx, timeouts and resets back off
-  exponentially with full jitter.
+  10 requests in any one second, 10 in flight and 40 batch calls/min, so the server should not need
+  to say 429. If it does (other processes or apps share the realm), the hook waits (``Retry-After``
+  if sent, else at least ``throttle_wait_seconds``, default 60 s as Intuit asks, jittered up to
+  +25%) and retries; 5xx, timeouts and resets back off exponentially with full jitter.
+* **Timeouts.** Intuit lets a request run up to 120 s. Writes therefore wait ``write_timeout``
+  (default 10 s connect, 130 s read) before giving up and resending, so a resend never overlaps an
+  original that is still running; reads use the shorter ``timeout``.
+* **Token refresh holds a database lock briefly.** One refresh attempt (``refresh_timeout``,
+  default 25 s) is made while the token row is locked; retries happen outside the lock.
 * **Validation faults are not retried.** They raise :class:`QuickBooksFault` with the code,
   message, detail, element and the caller's record key, so an operator can fix the row.
 * **Logs** carry method, endpoint, status, ``intuit_tid``, fault code, record key and attempt; never
@@ -31,10 +41,15 @@ What a finance reader must know
 
 Choices where Intuit's documentation is silent (api-facts.md, "NOT FOUND"):
 * 429 body and ``Retry-After``: not documented; we honour ``Retry-After`` when present, else wait
-  ``throttle_wait_seconds`` (jittered between 50% and 100% so workers do not return together).
+  ``throttle_wait_seconds`` times a uniform draw in [1.0, 1.25] (never less than Intuit's 60 s,
+  jittered upwards so workers do not return together).
 * HTTP status for 5010: not documented; we look for a ``Fault`` on any status (Intuit sends faults
   with 200 or 400) and treat 5010 as a non-retryable fault except inside :meth:`upsert`.
 * Batch size: docs say 30 (limits page) and 10 (batch page); we chunk at 30.
+* Batch requestids: each chunk's id is the caller's prefix plus a digest of the chunk's content
+  (bIds, operations, entities, bodies), at most 36 characters; bIds are ``b0``..``b29`` (≤ 10). A
+  rerun with the same items replays; a rerun with different items gets fresh ids, so stale replies
+  are never mapped onto other items.
 * Delete response: ``{"<Entity>": {"status": "Deleted", "Id": ...}}``; the inner object is returned.
 """
 
@@ -47,7 +62,7 @@ import random
 import re
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -114,11 +129,14 @@ class QuickBooksError(ApiError):
         status: int | None = None,
         intuit_tid: str | None = None,
         retryable: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, record_key=record_key)
         self.status = status
         self.intuit_tid = intuit_tid
         self.retryable = retryable
+        #: The server's ``Retry-After`` in seconds, when it sent one.
+        self.retry_after = retry_after
 
 
 class QuickBooksAuthError(QuickBooksError):
@@ -198,6 +216,19 @@ class QboBatchResult:
         return self.fault is None
 
 
+@dataclass(frozen=True)
+class _QboSettings:
+    """The connection, resolved. Secrets are kept out of ``repr`` so a traceback cannot print them."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    realm_id: str
+    refresh_token: str = field(repr=False)
+    base_url: str
+    token_url: str
+    minor_version: str
+
+
 @dataclass
 class _Response:
     status: int
@@ -264,6 +295,21 @@ def derived_request_id(request_id: str, suffix: str, *, limit: int = MAX_REQUEST
     return digest[:limit]
 
 
+def batch_request_id(prefix: str, batch_item_requests: Sequence[Mapping[str, Any]]) -> str:
+    """A batch chunk's requestid: the caller's prefix plus a digest of exactly what the chunk sends.
+
+    The digest covers each item's bId, operation, entity and body (Decimals rendered exactly), so the
+    same chunk always gets the same id and any change (another item, a corrected amount, another
+    order) gets a new one. At most 36 characters, Intuit's batch limit.
+    """
+    digest = hashlib.sha256(_encode_json(list(batch_item_requests)).encode()).hexdigest()
+    room = MAX_BATCH_REQUEST_ID - len(prefix) - 1
+    if room >= 12:
+        return f"{prefix}-{digest[: min(room, 20)]}"
+    # A long prefix: fold it into the digest so the id still fits and still depends on both.
+    return hashlib.sha256(f"{prefix}|{digest}".encode()).hexdigest()[:MAX_BATCH_REQUEST_ID]
+
+
 def _check_request_id(request_id: str, *, limit: int = MAX_REQUEST_ID) -> str:
     if not request_id or len(request_id) > limit:
         raise ValueError(f"requestid must be 1-{limit} characters (got {len(request_id or '')})")
@@ -293,6 +339,13 @@ class QuickBooksHook(BaseHook):
     DEFAULT_REQUESTS_PER_MINUTE: ClassVar[int] = 475
     DEFAULT_MAX_CONCURRENT: ClassVar[int] = 10
     DEFAULT_BATCH_PER_MINUTE: ClassVar[int] = 40
+    #: Intuit: "10 requests per second, per realm ID and app".
+    DEFAULT_REQUESTS_PER_SECOND: ClassVar[int] = 10
+    #: Read timeout for writes: above Intuit's 120 s server-side limit, so we never resend while the
+    #: original may still be running.
+    DEFAULT_WRITE_TIMEOUT: ClassVar[tuple[float, float]] = (10.0, 130.0)
+    #: One token request under the database lock may take this long (see ``_qbo_tokens``).
+    DEFAULT_REFRESH_TIMEOUT: ClassVar[float] = 25.0
     #: Intuit's CDC cap (objects per response); a full response is treated as truncated.
     cdc_max_objects: int = CDC_MAX_OBJECTS
 
@@ -309,6 +362,9 @@ class QuickBooksHook(BaseHook):
         backoff_base_seconds: float = 0.5,
         backoff_cap_seconds: float = 30.0,
         max_retry_seconds: float = 300.0,
+        requests_per_second: int = DEFAULT_REQUESTS_PER_SECOND,
+        write_timeout: float | tuple[float, float] = DEFAULT_WRITE_TIMEOUT,
+        refresh_timeout: float = DEFAULT_REFRESH_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         for name in _SECRET_KWARGS:
@@ -322,6 +378,8 @@ class QuickBooksHook(BaseHook):
         super().__init__(**kwargs)
         self.quickbooks_conn_id = quickbooks_conn_id
         self.timeout = timeout
+        self.write_timeout = write_timeout
+        self.refresh_timeout = refresh_timeout
         self.retry_policy = RetryPolicy(
             max_attempts=max(1, max_retries + 1),
             base=backoff_base_seconds,
@@ -331,6 +389,7 @@ class QuickBooksHook(BaseHook):
         self.rate_limits = (
             RateLimit(requests_per_minute, max_concurrent, name="requests"),
             RateLimit(batch_per_minute, max_concurrent, name="batch"),
+            RateLimit(requests_per_second, max_concurrent, name="per_second", window_seconds=1.0),
         )
         self.throttle_wait_seconds = throttle_wait_seconds
         #: 429 responses the hook absorbed (waited and retried); for run statistics.
@@ -340,7 +399,7 @@ class QuickBooksHook(BaseHook):
     # -- connection --------------------------------------------------------------------------------
 
     @cached_property
-    def _settings(self) -> dict[str, Any]:
+    def _settings(self) -> _QboSettings:
         conn = self.get_connection(self.quickbooks_conn_id)
         extra = conn.extra_dejson
         client_id, client_secret = conn.login or "", conn.password or ""
@@ -364,19 +423,19 @@ class QuickBooksHook(BaseHook):
         if environment not in ("production", "sandbox"):
             raise ValueError(f"connection {self.quickbooks_conn_id!r}: environment must be production or sandbox")
         default_base = SANDBOX_BASE_URL if environment == "sandbox" else PRODUCTION_BASE_URL
-        return {
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "realm_id": realm_id,
-            "refresh_token": refresh_token,
-            "base_url": (extra.get("base_url") or default_base).rstrip("/"),
-            "token_url": extra.get("token_url") or TOKEN_URL,
-            "minor_version": str(extra.get("minor_version") or DEFAULT_MINOR_VERSION),
-        }
+        return _QboSettings(
+            client_id=client_id,
+            client_secret=client_secret,
+            realm_id=realm_id,
+            refresh_token=refresh_token,
+            base_url=(extra.get("base_url") or default_base).rstrip("/"),
+            token_url=extra.get("token_url") or TOKEN_URL,
+            minor_version=str(extra.get("minor_version") or DEFAULT_MINOR_VERSION),
+        )
 
     @property
     def realm_id(self) -> str:
-        return self._settings["realm_id"]
+        return self._settings.realm_id
 
     @cached_property
     def _session(self) -> requests.Session:
@@ -393,19 +452,17 @@ class QuickBooksHook(BaseHook):
     @cached_property
     def _limiter(self) -> RateLimiter:
         settings = self._settings
-        return limiter_for(
-            ("quickbooks", settings["base_url"], settings["realm_id"], self.rate_limits), self.rate_limits
-        )
+        return limiter_for(("quickbooks", settings.base_url, settings.realm_id, self.rate_limits), self.rate_limits)
 
     @cached_property
     def _tokens(self) -> QboTokenStore:
         settings = self._settings
         return QboTokenStore(
             engine=engine_for(state_database_url()),
-            client_id=settings["client_id"],
-            client_secret=settings["client_secret"],
-            realm_id=settings["realm_id"],
-            seed_refresh_token=settings["refresh_token"],
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            realm_id=settings.realm_id,
+            seed_refresh_token=settings.refresh_token,
         )
 
     def get_conn(self) -> requests.Session:
@@ -414,67 +471,84 @@ class QuickBooksHook(BaseHook):
     # -- OAuth -------------------------------------------------------------------------------------
 
     def _spend_refresh_token(self, refresh_token: str) -> TokenGrant:
-        """POST the refresh grant. Called only by the token store, inside its cross-process lock."""
+        """POST the refresh grant ONCE, with ``refresh_timeout``. Called by the token store under its lock.
+
+        No retries here: the store holds the database write lock while this runs, and retries with
+        backoff could keep it for minutes. A transient failure raises a retryable
+        :class:`QuickBooksError`; :meth:`_with_token_retries` backs off outside the lock and asks the
+        store again (which first re-reads the row: another worker may have refreshed meanwhile).
+        """
         settings = self._settings
-        delays = self.retry_policy.delays()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = self._session.post(
-                    settings["token_url"],
-                    auth=(settings["client_id"], settings["client_secret"]),
-                    data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-                    headers={"Accept": "application/json"},
-                    timeout=self.timeout,
-                )
-            except requests.RequestException as exc:
-                if is_retryable_exception(exc) and self._sleep_next(delays, None):
-                    self._log_request("POST", "oauth token", None, None, None, None, attempt, note=type(exc).__name__)
-                    continue
-                raise QuickBooksError(
-                    f"token refresh failed: {type(exc).__name__}", retryable=is_retryable_exception(exc)
-                ) from None
-            tid = response.headers.get("intuit_tid")
-            self._log_request("POST", "oauth token", response.status_code, tid, None, None, attempt)
-            if response.status_code == 200:
-                payload = _decode_json(response.text)
-                access, rotated = payload.get("access_token"), payload.get("refresh_token")
-                if not access or not rotated:
-                    raise QuickBooksAuthError("token endpoint answered without access_token/refresh_token")
-                mask_secret(access)
-                mask_secret(rotated)
-                refresh_expires = payload.get("x_refresh_token_expires_in")
-                return TokenGrant(
-                    access_token=str(access),
-                    expires_in=float(payload.get("expires_in") or 3600),
-                    refresh_token=str(rotated),
-                    refresh_expires_in=float(refresh_expires) if refresh_expires is not None else None,
-                )
-            if response.status_code in (429,) or response.status_code >= 500:
-                if self._sleep_next(delays, parse_retry_after(response.headers.get("Retry-After"))):
-                    continue
-                raise QuickBooksError(
-                    f"token refresh failed with HTTP {response.status_code}",
-                    status=response.status_code,
-                    intuit_tid=tid,
-                    retryable=True,
-                )
-            try:
-                error = str(_decode_json(response.text).get("error") or "unknown")
-            except ValueError:
-                error = "unreadable response"
-            raise QuickBooksAuthError(
-                f"QuickBooks refused the refresh token ({error}, HTTP {response.status_code}): re-authorise the "
-                f"app and paste the new refresh token into connection {self.quickbooks_conn_id!r}",
+        try:
+            response = self._session.post(
+                settings.token_url,
+                auth=(settings.client_id, settings.client_secret),
+                data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                headers={"Accept": "application/json"},
+                timeout=self.refresh_timeout,
+            )
+        except requests.RequestException as exc:
+            self._log_request("POST", "oauth token", None, None, None, None, 1, note=type(exc).__name__)
+            raise QuickBooksError(
+                f"token refresh failed: {type(exc).__name__}", retryable=is_retryable_exception(exc)
+            ) from None
+        tid = response.headers.get("intuit_tid")
+        self._log_request("POST", "oauth token", response.status_code, tid, None, None, 1)
+        if response.status_code == 200:
+            payload = _decode_json(response.text)
+            access, rotated = payload.get("access_token"), payload.get("refresh_token")
+            if not access or not rotated:
+                raise QuickBooksAuthError("token endpoint answered without access_token/refresh_token")
+            mask_secret(access)
+            mask_secret(rotated)
+            refresh_expires = payload.get("x_refresh_token_expires_in")
+            return TokenGrant(
+                access_token=str(access),
+                expires_in=float(payload.get("expires_in") or 3600),
+                refresh_token=str(rotated),
+                refresh_expires_in=float(refresh_expires) if refresh_expires is not None else None,
+            )
+        if response.status_code == 429 or response.status_code >= 500:
+            raise QuickBooksError(
+                f"token refresh failed with HTTP {response.status_code}",
                 status=response.status_code,
                 intuit_tid=tid,
+                retryable=True,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
+        try:
+            error_code = str(_decode_json(response.text).get("error") or "unknown")
+        except ValueError:
+            error_code = "unreadable response"
+        raise QuickBooksAuthError(
+            f"QuickBooks refused the refresh token ({error_code}, HTTP {response.status_code}): re-authorise the "
+            f"app and paste the new refresh token into connection {self.quickbooks_conn_id!r}",
+            status=response.status_code,
+            intuit_tid=tid,
+        )
+
+    def _with_token_retries(self, obtain: Callable[[], str]) -> str:
+        """Run a token-store call, retrying transient refresh failures with backoff OUTSIDE the DB lock."""
+        delays = self.retry_policy.delays()
+        while True:
+            try:
+                token = obtain()
+            except QuickBooksAuthError:
+                raise
+            except QuickBooksError as exc:
+                if exc.retryable and self._sleep_next(delays, exc.retry_after):
+                    continue
+                raise
+            mask_secret(token)
+            return token
 
     def _access_token(self) -> str:
-        token = self._tokens.access_token(self._spend_refresh_token)
-        mask_secret(token)
-        return token
+        return self._with_token_retries(lambda: self._tokens.access_token(self._spend_refresh_token))
+
+    def _refresh_after_401(self, stale_access_token: str) -> str:
+        return self._with_token_retries(
+            lambda: self._tokens.refresh(self._spend_refresh_token, stale_access_token=stale_access_token)
+        )
 
     # -- transport ---------------------------------------------------------------------------------
 
@@ -487,9 +561,14 @@ class QuickBooksHook(BaseHook):
         return True
 
     def _throttle_wait(self, retry_after: float | None) -> float:
+        """After a 429: the server's Retry-After, else at least ``throttle_wait_seconds`` (Intuit: 60 s).
+
+        Jittered upwards only (x1.0 to x1.25): waiting less than Intuit asks risks another 429, and
+        the spread keeps workers from all returning in the same instant.
+        """
         if retry_after is not None:
             return retry_after
-        return random.uniform(0.5, 1.0) * self.throttle_wait_seconds
+        return random.uniform(1.0, 1.25) * self.throttle_wait_seconds
 
     def _log_request(
         self,
@@ -535,13 +614,17 @@ class QuickBooksHook(BaseHook):
         content_type: str = "application/json",
         record_key: str | None = None,
         request_id: str | None = None,
-        budgets: Sequence[str] = ("requests",),
+        budgets: Sequence[str] = ("requests", "per_second"),
         raise_fault: bool = True,
     ) -> _Response:
-        """One logical API call: limiter slot, bearer token, retries with the SAME requestid, fault parsing."""
+        """One logical API call: limiter slot, bearer token, retries with the SAME requestid, fault parsing.
+
+        A call with a ``request_id`` is a write and waits ``write_timeout`` (longer than Intuit's own
+        120 s limit) so a resend never races an original still running at Intuit.
+        """
         settings = self._settings
-        url = f"{settings['base_url']}/company/{settings['realm_id']}{path}"
-        query: dict[str, str] = {"minorversion": settings["minor_version"], **(params or {})}
+        url = f"{settings.base_url}/company/{settings.realm_id}{path}"
+        query: dict[str, str] = {"minorversion": settings.minor_version, **(params or {})}
         if request_id is not None:
             query["requestid"] = request_id
         payload: bytes | None = None
@@ -549,6 +632,7 @@ class QuickBooksHook(BaseHook):
             payload = _encode_json(body).encode()
         elif text_body is not None:
             payload = text_body.encode()
+        timeout = self.write_timeout if request_id is not None else self.timeout
         delays = self.retry_policy.delays()
         refreshed_after_401 = False
         attempt = 0
@@ -562,7 +646,7 @@ class QuickBooksHook(BaseHook):
                 with self._limiter.slot(budgets):
                     self.requests_sent += 1
                     response = self._session.request(
-                        method, url, params=query, data=payload, headers=headers, timeout=self.timeout
+                        method, url, params=query, data=payload, headers=headers, timeout=timeout
                     )
             except requests.RequestException as exc:
                 retryable = is_retryable_exception(exc)
@@ -590,7 +674,7 @@ class QuickBooksHook(BaseHook):
                     )
                 refreshed_after_401 = True
                 attempt -= 1  # a token refresh is not a retry of the request
-                self._tokens.refresh(self._spend_refresh_token, stale_access_token=token)
+                self._refresh_after_401(token)
                 continue
             if status == 429:
                 self.throttled_responses += 1
@@ -798,7 +882,7 @@ class QuickBooksHook(BaseHook):
         return self._request("GET", f"/reports/{name}", endpoint=f"report {name}", params=query).body
 
     def company_info(self) -> dict[str, Any]:
-        realm = self._settings["realm_id"]
+        realm = self._settings.realm_id
         body = self._request("GET", f"/companyinfo/{realm}", endpoint="read CompanyInfo").body
         return body.get("CompanyInfo") or {}
 
@@ -814,7 +898,7 @@ class QuickBooksHook(BaseHook):
             return False, str(exc)
         except Exception as exc:  # the UI shows the message; a stack trace helps nobody there
             return False, f"{type(exc).__name__}: {exc}"
-        return True, f"Connected to QuickBooks company {info.get('CompanyName') or self._settings['realm_id']!s}"
+        return True, f"Connected to QuickBooks company {info.get('CompanyName') or self._settings.realm_id!s}"
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -908,18 +992,23 @@ class QuickBooksHook(BaseHook):
     def batch(self, items: Sequence[QboBatchItem], *, request_id_prefix: str) -> list[QboBatchResult]:
         """Writes in batches of 30; one result per item, in order; a faulted item does not stop the rest.
 
-        Each chunk's requestid is ``<prefix>-<chunk number>`` (≤ 36 characters), so re-running the
-        same list after a crash replays QuickBooks' stored answers instead of writing twice. Keep the
-        list's order and content stable between runs for that to hold.
+        Each chunk's requestid is ``<prefix>-<digest of the chunk's content>`` (≤ 36 characters): the
+        bIds, operations, entities and bodies. Re-running the same items after a crash replays
+        QuickBooks' stored answers instead of writing twice (wherever they fall in the list, as long
+        as they chunk the same); a chunk whose content differs gets a new id, so a stale reply is
+        never mapped onto other items. As for single writes, a replay returns the original answer,
+        Faults included: a corrected body is different content and therefore really retried.
         """
         results: list[QboBatchResult] = []
-        for chunk_number, start in enumerate(range(0, len(items), MAX_BATCH_ITEMS)):
+        for start in range(0, len(items), MAX_BATCH_ITEMS):
             chunk = items[start : start + MAX_BATCH_ITEMS]
-            request_id = derived_request_id(request_id_prefix, str(chunk_number), limit=MAX_BATCH_REQUEST_ID)
-            results.extend(self._batch_chunk(chunk, request_id))
+            requests_out = self._batch_requests(chunk)
+            request_id = batch_request_id(request_id_prefix, requests_out)
+            results.extend(self._batch_chunk(chunk, requests_out, request_id))
         return results
 
-    def _batch_chunk(self, chunk: Sequence[QboBatchItem], request_id: str) -> list[QboBatchResult]:
+    @staticmethod
+    def _batch_requests(chunk: Sequence[QboBatchItem]) -> list[dict[str, Any]]:
         requests_out = []
         for index, item in enumerate(chunk):
             _check_entity(item.entity)
@@ -928,13 +1017,18 @@ class QuickBooksHook(BaseHook):
             if operation == "update":
                 body.setdefault("sparse", True)
             requests_out.append({"bId": f"b{index}", "operation": operation, item.entity: body})
+        return requests_out
+
+    def _batch_chunk(
+        self, chunk: Sequence[QboBatchItem], requests_out: list[dict[str, Any]], request_id: str
+    ) -> list[QboBatchResult]:
         response = self._request(
             "POST",
             "/batch",
             endpoint=f"batch x{len(chunk)}",
             body={"BatchItemRequest": requests_out},
             request_id=request_id,
-            budgets=("requests", "batch"),
+            budgets=("requests", "batch", "per_second"),
             record_key=f"batch:{request_id}",
         )
         by_id = {str(r.get("bId")): r for r in response.body.get("BatchItemResponse") or []}

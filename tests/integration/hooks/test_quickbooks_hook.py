@@ -401,7 +401,7 @@ def test_lost_response_then_retry_creates_exactly_one_record(hook: QuickBooksHoo
 
 
 def test_write_timed_out_then_retried_creates_exactly_one_record(sandbox: Any) -> None:
-    hook = QuickBooksHook(timeout=0.3, **FAST)
+    hook = QuickBooksHook(timeout=0.3, write_timeout=0.3, **FAST)
     hook.company_info()
     sandbox.faults({"endpoint": "customer", "operation": "create", "kind": "latency", "latency_ms": 1000, "count": 1})
     created = _customer(hook, "Timeout Co", request_id="timeout-cust-1")
@@ -491,6 +491,18 @@ def test_batch_returns_per_item_results_in_order_across_chunks(hook: QuickBooksH
     assert _served(sandbox.counters(), "batch", "batch") == 2
 
 
+def test_batch_rerun_with_different_items_gets_its_own_answers_not_stale_replies(
+    hook: QuickBooksHook, sandbox: Any
+) -> None:
+    hook.batch([QboBatchItem("create", "Customer", {"DisplayName": "First Run Co"}, "r1")], request_id_prefix="rerun")
+    [second] = hook.batch(
+        [QboBatchItem("create", "Customer", {"DisplayName": "Second Run Co"}, "r2")], request_id_prefix="rerun"
+    )
+    assert second.object is not None
+    assert second.object["DisplayName"] == "Second Run Co"
+    assert hook.count("Customer") == 2
+
+
 def test_batch_retried_after_lost_response_writes_once(hook: QuickBooksHook, sandbox: Any) -> None:
     items = [QboBatchItem("create", "Customer", {"DisplayName": f"LB {n}"}, f"lb{n}") for n in range(5)]
     sandbox.faults({"endpoint": "batch", "operation": "batch", "kind": "lost_response", "count": 1})
@@ -508,6 +520,40 @@ def test_transient_failures_are_retried_until_success(hook: QuickBooksHook, sand
     created = _customer(hook, f"Flaky {kind}")
     assert created["Id"]
     assert hook.count("Customer") == 1
+
+
+def test_a_slow_write_is_waited_for_with_the_write_timeout_not_resent(sandbox: Any) -> None:
+    hook = QuickBooksHook(timeout=0.3, **FAST)  # reads give up after 0.3 s; writes wait (10, 130) s
+    hook.company_info()
+    sandbox.faults({"endpoint": "customer", "operation": "create", "kind": "latency", "latency_ms": 1000, "count": 1})
+    sent_before = hook.requests_sent
+    created = _customer(hook, "Patient Co", request_id="patient-cust-1")
+    assert hook.requests_sent - sent_before == 1
+    assert [c["Id"] for c in hook.iter_query("Customer")] == [created["Id"]]
+
+
+def test_no_more_than_ten_requests_start_in_any_second(sandbox: Any) -> None:
+    hook = QuickBooksHook(**FAST)
+    hook.company_info()  # token refresh outside the measured window
+    started = time.monotonic()
+    for _ in range(21):
+        hook.preferences()
+    # 21 starts at 10 per second: the 21st may start no earlier than 2 s after the 1st
+    assert time.monotonic() - started >= 2.0
+    assert _statuses(sandbox.counters(), "preferences", "read").get("429", 0) == 0
+
+
+def test_a_transient_token_endpoint_failure_is_retried(sandbox: Any) -> None:
+    sandbox.faults({"endpoint": "token", "operation": "refresh", "kind": "503", "count": 2})
+    assert QuickBooksHook(**FAST).company_info()
+    assert _statuses(sandbox.counters(), "token", "refresh") == {"503": 2, "200": 1}
+
+
+def test_connection_settings_repr_hides_the_client_secret_and_refresh_token(hook: QuickBooksHook) -> None:
+    conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
+    shown = repr(hook._settings)
+    assert conn["password"] not in shown
+    assert conn["extra"]["refresh_token"] not in shown
 
 
 def test_read_timeout_is_retried(sandbox: Any) -> None:
@@ -544,7 +590,7 @@ def test_burst_of_2000_reads_reaches_the_caller_with_no_429(sandbox: Any) -> Non
     (at Intuit's 500/min, 2,000 reads take four minutes by design; the unit tests prove the window)."""
     before = sandbox.configure()["limits"]
     sandbox.configure(limits={"concurrent": 10, "per_minute": 2500})
-    limits = {"requests_per_minute": 2400, "max_concurrent": 10, **FAST}
+    limits = {"requests_per_minute": 2400, "requests_per_second": 100_000, "max_concurrent": 10, **FAST}
     try:
         customer = _customer(QuickBooksHook(**limits), "Burst Co")
         # each read holds its server slot for 5 ms, so the 16 callers really overlap at the server
@@ -587,7 +633,9 @@ def test_server_throttling_is_absorbed_when_the_server_allows_less_than_we_assum
     before = sandbox.configure()["limits"]
     sandbox.configure(limits={"concurrent": 3})
     try:
-        hook = QuickBooksHook(requests_per_minute=5000, max_concurrent=10, max_retries=30, **FAST)
+        hook = QuickBooksHook(
+            requests_per_minute=5000, requests_per_second=100_000, max_concurrent=10, max_retries=30, **FAST
+        )
         customer = _customer(hook, "Crowded Co")
         # each read holds its server slot for 20 ms, so ten callers really do overlap at the server
         sandbox.faults({"endpoint": "customer", "operation": "read", "kind": "latency", "latency_ms": 20})

@@ -5,18 +5,28 @@ The cross-process and real-endpoint behaviour is proven in tests/integration/hoo
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import json
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import event
 
 from qbo_intacct.hooks._qbo_tokens import (
+    QboTokenDecryptError,
     QboTokenStore,
     TokenGrant,
+    _airflow_fernet_keys,
+    _derive_key,
     engine_for,
     state_database_url,
 )
@@ -107,12 +117,124 @@ def test_new_refresh_token_in_connection_resets_the_stored_row(tmp_path: Path) -
     assert server.spent[-1] == "admin-reauthorised"
 
 
-def test_changed_client_secret_falls_back_to_connection_token(tmp_path: Path) -> None:
+def test_changed_client_secret_raises_a_typed_error_and_keeps_the_row(tmp_path: Path) -> None:
     server = FakeAuthServer("seed-refresh")
     _store(tmp_path / "s.db").access_token(server)
-    server.valid_refresh.add("seed-refresh")
-    assert _store(tmp_path / "s.db", secret="rotated-secret").access_token(server) == "access-2"
-    assert server.spent[-1] == "seed-refresh"
+    with pytest.raises(QboTokenDecryptError, match="fernet_key"):
+        _store(tmp_path / "s.db", secret="rotated-secret").access_token(server)
+    assert _store(tmp_path / "s.db").stored_refresh_token() == "refresh-1"
+
+
+@pytest.fixture
+def fernet_keys(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Set Airflow's ``[core] fernet_key`` for the stores built after the call ("" = no key at all)."""
+
+    def use(keys: str) -> None:
+        monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", keys)
+
+    return use
+
+
+def test_fernet_key_rotation_keeps_the_stored_refresh_token(tmp_path: Path, fernet_keys: Callable[[str], None]) -> None:
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    server = FakeAuthServer("seed-refresh")
+    fernet_keys(old_key)
+    _store(tmp_path / "s.db").access_token(server)
+    fernet_keys(f"{new_key},{old_key}")  # Airflow's rotation: new key first, old one still listed
+    assert _store(tmp_path / "s.db", clock=1000.0 + 3400).access_token(server) == "access-2"
+    assert server.spent == ["seed-refresh", "refresh-1"]
+
+
+def test_a_process_without_the_fernet_key_does_not_clobber_the_row(
+    tmp_path: Path, fernet_keys: Callable[[str], None]
+) -> None:
+    key = Fernet.generate_key().decode()
+    server = FakeAuthServer("seed-refresh")
+    fernet_keys(key)
+    _store(tmp_path / "s.db").access_token(server)
+    fernet_keys("")  # e.g. an API server running test_connection without [core] fernet_key
+    with pytest.raises(QboTokenDecryptError, match="fernet_key"):
+        _store(tmp_path / "s.db", clock=1000.0 + 3400).access_token(server)
+    fernet_keys(key)
+    assert _store(tmp_path / "s.db").stored_refresh_token() == "refresh-1"
+    assert server.spent == ["seed-refresh"]
+
+
+def test_a_truly_new_connection_token_wins_even_when_the_row_is_undecryptable(
+    tmp_path: Path, fernet_keys: Callable[[str], None]
+) -> None:
+    server = FakeAuthServer("seed-refresh")
+    fernet_keys(Fernet.generate_key().decode())
+    _store(tmp_path / "s.db").access_token(server)
+    fernet_keys(Fernet.generate_key().decode())
+    server.valid_refresh.add("admin-reauthorised")
+    assert _store(tmp_path / "s.db", seed="admin-reauthorised").access_token(server) == "access-2"
+    assert server.spent[-1] == "admin-reauthorised"
+
+
+def test_a_legacy_hmac_fingerprint_is_recognised_and_upgraded_not_reset(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    _store(tmp_path / "s.db").access_token(server)
+    legacy_key = _derive_key("client-secret", "client-1", "9130", (_airflow_fernet_keys() or [""])[0])
+    legacy = hmac.new(legacy_key, b"seed-refresh", hashlib.sha256).hexdigest()
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        db.execute("UPDATE qbo_oauth_tokens SET seed_fingerprint = ?", (legacy,))
+    assert _store(tmp_path / "s.db", clock=1000.0 + 3400).access_token(server) == "access-2"
+    assert server.spent == ["seed-refresh", "refresh-1"]
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        [(fingerprint,)] = db.execute("SELECT seed_fingerprint FROM qbo_oauth_tokens").fetchall()
+    assert fingerprint.startswith("v2:")
+
+
+@contextlib.contextmanager
+def _token_updates_fail(db: Path, times: int) -> Iterator[None]:
+    """The next ``times`` UPDATEs of the token row fail like a locked database (DB fault injection, no HTTP)."""
+    engine = engine_for(f"sqlite:///{db}")
+    left = [times]
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE QBO_OAUTH_TOKENS") and left[0] > 0:
+            left[0] -= 1
+            raise sqlite3.OperationalError("database is locked")
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def _quick_store(db: Path) -> QboTokenStore:
+    return QboTokenStore(
+        engine=engine_for(f"sqlite:///{db}"),
+        client_id="client-1",
+        client_secret="client-secret",
+        realm_id="9130",
+        seed_refresh_token="seed-refresh",
+        clock=lambda: 1000.0,
+        store_retry_sleep=lambda _: None,
+    )
+
+
+def test_a_failed_save_after_a_refresh_is_retried_in_a_fresh_transaction(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    store = _quick_store(tmp_path / "s.db")
+    store.access_token(server)
+    with _token_updates_fail(tmp_path / "s.db", times=2):
+        assert store.refresh(server, stale_access_token="access-1") == "access-2"
+    assert _store(tmp_path / "s.db").stored_refresh_token() == "refresh-2"
+
+
+def test_a_token_that_could_not_be_saved_is_kept_in_memory_for_the_next_refresh(tmp_path: Path) -> None:
+    server = FakeAuthServer("seed-refresh")
+    store = _quick_store(tmp_path / "s.db")
+    store.access_token(server)
+    with _token_updates_fail(tmp_path / "s.db", times=100):
+        assert store.refresh(server, stale_access_token="access-1") == "access-2"
+    assert _store(tmp_path / "s.db").stored_refresh_token() == "refresh-1"
+    assert store.refresh(server, stale_access_token="access-2") == "access-3"
+    assert server.spent == ["seed-refresh", "refresh-1", "refresh-2"]
+    assert _store(tmp_path / "s.db").stored_refresh_token() == "refresh-3"
 
 
 def test_failed_refresh_leaves_the_stored_token_untouched(tmp_path: Path) -> None:

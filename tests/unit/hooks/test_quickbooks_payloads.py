@@ -1,4 +1,4 @@
-"""Pure helpers of the QuickBooks hook: exact JSON money, query literals, request ids (no server)."""
+"""Pure helpers of the QuickBooks hook: exact JSON money, query literals, request ids, waits (no server)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import pytest
 
 from qbo_intacct.hooks.quickbooks import (
     MAX_BATCH_REQUEST_ID,
+    QuickBooksHook,
     _decode_json,
     _encode_json,
     _qbo_timestamp,
     _quote_literal,
+    batch_request_id,
     derived_request_id,
 )
 
@@ -84,3 +86,49 @@ def test_decoded_json_has_decimal_money() -> None:
 
 def test_aware_utc_datetime_is_accepted() -> None:
     assert _qbo_timestamp(datetime(2026, 1, 2, tzinfo=UTC)).endswith("+00:00")
+
+
+def _chunk(*names: str, amount: str = "1.00") -> list[dict[str, object]]:
+    return [
+        {"bId": f"b{i}", "operation": "create", "Customer": {"DisplayName": n, "Balance": Decimal(amount)}}
+        for i, n in enumerate(names)
+    ]
+
+
+def test_batch_request_id_is_the_same_for_the_same_chunk_content() -> None:
+    assert batch_request_id("cust-run", _chunk("A", "B")) == batch_request_id("cust-run", _chunk("A", "B"))
+
+
+def test_batch_request_id_changes_when_any_item_changes() -> None:
+    ids = {
+        batch_request_id("cust-run", _chunk("A", "B")),
+        batch_request_id("cust-run", _chunk("A", "C")),
+        batch_request_id("cust-run", _chunk("B", "A")),
+        batch_request_id("cust-run", _chunk("A", "B", amount="1.01")),
+    }
+    assert len(ids) == 4
+
+
+def test_batch_request_id_keeps_the_prefix_and_fits_36_characters() -> None:
+    short = batch_request_id("cust-run", _chunk("A"))
+    assert short.startswith("cust-run-")
+    assert len(short) <= MAX_BATCH_REQUEST_ID
+    assert len(batch_request_id("p" * 40, _chunk("A"))) == MAX_BATCH_REQUEST_ID
+    assert batch_request_id("p" * 40, _chunk("A")) != batch_request_id("q" * 40, _chunk("A"))
+
+
+def test_after_a_429_the_hook_waits_at_least_intuits_60_seconds() -> None:
+    hook = QuickBooksHook()
+    waits = [hook._throttle_wait(None) for _ in range(200)]
+    assert min(waits) >= 60.0
+    assert max(waits) <= 75.0
+
+
+def test_a_retry_after_header_decides_the_429_wait() -> None:
+    assert QuickBooksHook()._throttle_wait(5.0) == 5.0
+
+
+def test_writes_wait_longer_than_intuits_120_second_server_limit() -> None:
+    hook = QuickBooksHook()
+    read_timeout = hook.write_timeout[1] if isinstance(hook.write_timeout, tuple) else hook.write_timeout
+    assert read_timeout > 120
