@@ -184,6 +184,24 @@ def echo(story: Story, after_edits: RunResult) -> RunResult:
     return story.run("echo")
 
 
+@pytest.fixture(scope="module")
+def both_sides(story: Story, echo: RunResult) -> RunResult:
+    """Customer 2 / C-10022 edited on both sides; contact's system of record is QuickBooks."""
+    qbo = _qbo_hook()
+    customer = qbo.get("Customer", "2")
+    qbo.update(
+        "Customer",
+        {"Id": "2", "SyncToken": customer["SyncToken"], "PrimaryEmailAddr": {"Address": "ap@raven-qbo.example"}},
+        request_id="test-both-qbo-2",
+    )
+    _intacct_hook().update(
+        "CUSTOMER",
+        [{"CUSTOMERID": "C-10022", "DISPLAYCONTACT": {"EMAIL1": "ap@raven-intacct.example"}}],
+        keys=["test-both-c10022"],
+    )
+    return story.run("both_sides")
+
+
 def _add_record_links(path: Path, rows: list[dict[str, str]]) -> None:
     from openpyxl import load_workbook
     from openpyxl.utils import get_column_letter, range_boundaries
@@ -208,7 +226,7 @@ def _add_record_links(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def decided(story: Story, echo: RunResult) -> RunResult:
+def decided(story: Story, both_sides: RunResult) -> RunResult:
     from qbo_intacct.flows.review_queue import apply_answer
 
     _add_record_links(
@@ -246,6 +264,13 @@ def dry(story: Story, ledger_lost: RunResult) -> RunResult:
         request_id="test-edit-qbo-9",
     )
     return story.run("dry", dry_run=True)
+
+
+@pytest.fixture(scope="module")
+def refused(story: Story, dry: RunResult) -> RunResult:
+    """Intacct changes the currency of C-10021; QuickBooks refuses to change a customer's currency."""
+    _intacct_hook().update("CUSTOMER", [{"CUSTOMERID": "C-10021", "CURRENCY": "EUR"}], keys=["test-currency-c10021"])
+    return story.run("refused")
 
 
 # -------------------------------------------------------------------------------- first run
@@ -324,6 +349,26 @@ def test_synced_edits_do_not_echo_back(echo: RunResult) -> None:
     assert echo.writes == {"qbo": 0, "intacct": 0}
 
 
+def test_edit_on_both_sides_follows_the_system_of_record(both_sides: RunResult) -> None:
+    assert _intacct_customer("C-10022")["DISPLAYCONTACT.EMAIL1"] == "ap@raven-qbo.example"
+    assert both_sides.writes == {"qbo": 0, "intacct": 1}
+
+
+def test_run_summary_is_attached_to_the_asset_event(first: RunResult) -> None:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        extras = session.scalars(
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == "qbo_intacct_customers")
+            .order_by(AssetEvent.id)
+        ).all()
+    assert any(e and e.get("created") == 45 and e.get("held_for_review") == 7 for e in extras)
+
+
 # -------------------------------------------------------------------------------- decisions
 
 
@@ -395,6 +440,16 @@ def test_run_summary_and_staged_files_hold_no_secret(story: Story, dry: RunResul
             content = path.read_bytes()
             for secret in filter(None, secrets):
                 assert secret.encode() not in content, f"a secret is in {path.name}"
+
+
+# -------------------------------------------------------------------------------- refused write
+
+
+def test_refused_write_is_counted_failed_and_held_with_the_systems_message(refused: RunResult) -> None:
+    assert refused.summary["failed"] == 1
+    items = [i for i in _ledger().review_items("customers") if i.reason_code == "write_failed:qbo"]
+    assert [(i.record_system, i.record_id) for i in items] == [("qbo", "1")]
+    assert "currency" in items[0].detail.lower()
 
 
 # -------------------------------------------------------------------------------- broken workbook

@@ -404,10 +404,10 @@ def record(
                 failed += 1
                 system = "intacct" if action.write_to is Side.TARGET else "qbo"
                 code = (result or {}).get("error_code") or "not_sent"
-                record_id = (
-                    action.source_id if action.write_to is Side.TARGET and action.source_id else action.target_id
+                record_system, record_id = (
+                    ("qbo", action.source_id) if action.source_id else ("intacct", action.target_id)
                 )
-                drafts.append(ReviewDraft(FLOW, "qbo" if action.source_id else "intacct", str(record_id or ""),
+                drafts.append(ReviewDraft(FLOW, record_system, str(record_id or ""),
                                           f"write_failed:{system}", (result or {}).get("error") or "not written",
                                           fingerprint=str(code)))  # fmt: skip
                 continue

@@ -60,9 +60,10 @@ class QuickBooksUpsertOperator(BaseOperator):
                 )
             except QuickBooksFault as fault:
                 self.log.warning("QuickBooks refused %s %s: code %s", w["operation"], w["record_key"], fault.code)
+                reason = f"QuickBooks {fault.code}: {fault.message}" + (f" ({fault.detail})" if fault.detail else "")
                 results.append(
                     {**_base(w), "status": "failed", "new_id": None, "record": None, "error_code": fault.code,
-                     "error": f"QuickBooks {fault.code}: {fault.message}"}
+                     "error": reason}
                 )  # fmt: skip
             progress(self.log, "QuickBooks writes", done, total)
         frame = results_frame(results)
