@@ -85,11 +85,14 @@ class QuickBooksExtractOperator(BaseOperator):
         if self.ids is not None and not self.ids:
             return {"path": None, "rows": 0}
         hook = QuickBooksHook(quickbooks_conn_id=self.quickbooks_conn_id)
+        full = self.ids == "all" or (self.ids is None and not (self.window and self.window.get("start")))
+        total = hook.count(self.entity) if full else 0  # one cheap query, so a long read shows its percent
         records = []
         for record in self._records(hook):
             records.append(record)
             if len(records) % 500 == 0:
-                self.log.info("read %d QuickBooks %s records so far", len(records), self.entity)
+                shown = f" of {total} ({len(records) * 100 // total}%)" if total else " so far"
+                self.log.info("read %d QuickBooks %s records%s", len(records), self.entity, shown)
         staged = stage_records(records, id_field="Id", flow=self.flow, run_id=context["run_id"], name=self.name)
         self.log.info("staged %d QuickBooks %s records", staged["rows"], self.entity)
         return staged
