@@ -27,6 +27,10 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# One fernet key for the whole session and every subprocess it starts. Without it the first process
+# runs keyless, ``airflow db migrate`` later writes a random key into airflow.cfg, and processes
+# started after that cannot read QuickBooks tokens stored before. A test-only key, not a secret.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "dGVzdC1vbmx5LWZlcm5ldC1rZXktMzItYnl0ZXMhISE=")
 for _p in (str(ROOT), str(ROOT / "plugins")):
     if _p not in sys.path:
         sys.path.insert(0, _p)

@@ -13,7 +13,7 @@ from typing import Any
 
 from qbo_intacct.flows import customers as cust
 from qbo_intacct.flows import customers_sync as sync
-from qbo_intacct.flows.runtime import Window, compute_window, last_window_end, staged_records
+from qbo_intacct.flows.runtime import DEFAULT_OVERLAP, Window, compute_window, last_window_end, staged_records
 from qbo_intacct.flows.staging import read_staged
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ def prepare_run(context: Mapping[str, Any]) -> dict[str, Any]:
     setting = mappings.flow(cust.FLOW)
     params = context.get("params") or {}
     ledger = _ledger()
-    overlap = dt.timedelta(minutes=int(Variable.get(OVERLAP_VARIABLE, default=None) or 10))
+    configured = Variable.get(OVERLAP_VARIABLE, default=None)
+    overlap = dt.timedelta(minutes=int(configured)) if configured else DEFAULT_OVERLAP
     window = compute_window(
         last_window_end(ledger.engine, cust.FLOW),
         # Both APIs keep whole seconds: end on the next whole second so an edit saved in the same

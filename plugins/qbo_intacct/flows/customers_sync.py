@@ -335,8 +335,9 @@ def _write_for(
         if action.action is Action.CREATE:
             customer_id = cust.derive_customer_id(str(action.source_id), customer_id_pattern)
             body = cust.intacct_body(values, customer_id=customer_id, groups=cust.FIELD_GROUPS)
+            key = f"customers:create:intacct:{customer_id}:{content_key(body)}"
             return {"operation": "create", "object": cust.INTACCT_OBJECT, "record_key": customer_id, "entity": "",
-                    "body": body, "idempotency_key": f"customers:create:intacct:{customer_id}"}  # fmt: skip
+                    "body": body, "idempotency_key": key}  # fmt: skip
         current = targets[str(action.target_id)]
         body = cust.intacct_body(values, customer_id=str(action.target_id), groups=action.groups)
         key = f"customers:update:intacct:{action.target_id}:{content_key(body)}"
@@ -348,8 +349,9 @@ def _write_for(
         names.add(display)
         body = cust.qbo_body(values, groups=cust.FIELD_GROUPS, terms=terms, record=str(action.target_id),
                              display_name=display, intacct_customer_id=str(action.target_id))  # fmt: skip
+        key = f"customers:create:qbo:{action.target_id}:{content_key(body)}"
         return {"operation": "create", "object": cust.QBO_ENTITY, "record_key": str(action.target_id), "entity": "",
-                "body": body, "idempotency_key": f"customers:create:qbo:{action.target_id}"}  # fmt: skip
+                "body": body, "idempotency_key": key}  # fmt: skip
     current = sources[str(action.source_id)]
     display = None
     if "identity" in action.groups:

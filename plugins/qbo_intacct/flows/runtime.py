@@ -5,21 +5,24 @@ exchange staged parquet files (:mod:`qbo_intacct.flows.staging`); only paths and
 XCom. What a finance reader should know about a run:
 
 - **Window.** A run reads what changed since the previous *successful* run of the same flow ended
-  (kept in the ledger's run table), minus an overlap (default 10 minutes, so a change saved while
-  the previous run was reading is not missed). With no previous successful run (the first run,
-  a new ledger, or ``full_refresh``) it reads everything. Manual runs (``airflow dags test``,
-  "Trigger DAG") follow the same rule, so they never skip a change. A run's window ends when
-  the run starts; changes saved during the run are read by the next one. QuickBooks times carry
-  their UTC offset; Intacct's WHENMODIFIED has none and is read in the company timezone of the
-  ``intacct_default`` connection (the hook does that).
+  (kept in the ledger's run table), minus an overlap (default two hours, so a change saved while
+  the previous run was reading, or stamped in the hour a DST change repeats, is not missed). With
+  no previous successful run (the first run, a new ledger, or ``full_refresh``) it reads
+  everything. Manual runs (``airflow dags test``, "Trigger DAG") follow the same rule, so they
+  never skip a change. A run's window ends when the run starts; changes saved during the run are
+  read by the next one. QuickBooks times carry their UTC offset; Intacct's WHENMODIFIED has none
+  and is read in the company timezone of the ``intacct_default`` connection (the hook does that).
 - **Scope.** Records changed in the window on either side are in scope, with their linked
   partners on the other side (read by id). If any record in scope has no link yet, the whole other
   side is read, because finding its partner (or proving it has none) needs every candidate.
 - **Dry run.** The ``dry_run`` param stages the plan (creates and updates with field-level diffs)
   and the summary, and writes nothing: not to QuickBooks, not to Intacct, not to the ledger.
 - **Idempotent writes.** Creates use keys derived from the record (Intacct controlid from the
-  CUSTOMERID, QuickBooks requestid from the Intacct id); updates add a hash of the content sent, so
-  a retried task replays and a new edit is a new write.
+  CUSTOMERID, QuickBooks requestid from the Intacct id); every key adds a hash of the content sent,
+  so a retried task replays the same write, while a corrected record is a new write rather than a
+  replay of the earlier refusal (the APIs answer a repeated requestid/controlid with the first
+  answer, error included). Corrected creates cannot double: the target's own uniqueness (CUSTOMERID,
+  DisplayName) and matching by the stored source reference find the first one.
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ from qbo_intacct.flows.staging import read_staged, stage_frame
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OVERLAP = dt.timedelta(minutes=10)
+#: Two hours: covers the hour a DST change repeats in Intacct's zone-less WHENMODIFIED and clock
+#: skew between the systems. Rereading a record costs a read; the ledger hashes make it write nothing.
+DEFAULT_OVERLAP = dt.timedelta(hours=2)
 RECORD_COLUMNS = ["record_id", "record"]
 WRITE_COLUMNS = ["write_key", "operation", "object", "record_key", "entity", "body", "idempotency_key"]
 RESULT_COLUMNS = ["write_key", "operation", "record_key", "status", "new_id", "record", "error_code", "error"]

@@ -100,6 +100,7 @@ from qbo_intacct.hooks._transport import (
     is_retryable_exception,
     limiter_for,
     mask_secret,
+    parse_retry_after,
 )
 
 if TYPE_CHECKING:
@@ -127,6 +128,12 @@ MAX_QUERY_PAGE_SIZE = 2000
 MAX_READ_KEYS = 100
 COMPANY_CONCURRENCY = 2
 _SESSION_RENEW_MARGIN_SECONDS = 60.0
+#: Writes may run up to 15 minutes synchronously at Intacct: wait that long before calling it lost.
+DEFAULT_WRITE_TIMEOUT: tuple[float, float] = (10.0, 900.0)
+#: Least wait before resending a write whose answer did not come back (read timeout, 502, 504).
+DEFAULT_WRITE_RESEND_DELAY_SECONDS = 30.0
+#: Least wait after a throttling answer (429, GW-0010, "API rate limit exceeded").
+DEFAULT_THROTTLE_FLOOR_SECONDS = 5.0
 _RATE_LIMIT_ERRORNOS = frozenset({"GW-0010"})
 _LOGIN_ERRORNOS = frozenset({"XL03000006", "XMLGW_JPP0002", "UJPP0002"})
 _DUPLICATE_HINTS = ("controlid", "control id", "already been executed", "previously executed", "duplicate")
@@ -353,12 +360,46 @@ def _count_objects(call: IntacctFunction) -> int:
 
 
 class _TransientError(Exception):
-    """Internal signal: this attempt failed transiently; ``penalty`` asks the limiter to pause."""
+    """Internal signal: this attempt failed transiently.
 
-    def __init__(self, reason: str, *, penalty: bool = False) -> None:
+    ``penalty`` asks the limiter to pause every caller; ``floor`` is the least wait before the next
+    attempt (throttling); ``retry_after`` is the server's ``Retry-After``; ``may_still_run`` means the
+    request may still be executing at Intacct (read timeout, 502, 504); ``response`` is a parsed
+    answer to hand back when the retries run out (result-level throttling: per-function failures).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        penalty: bool = False,
+        floor: float = 0.0,
+        retry_after: float | None = None,
+        may_still_run: bool = False,
+        response: GatewayResponse | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.penalty = penalty
+        self.floor = floor
+        self.retry_after = retry_after
+        self.may_still_run = may_still_run
+        self.response = response
+
+
+def _transient_text(errors: Sequence[ErrorDetail]) -> str | None:
+    """Which transient condition an error's text names: "rate" (throttled), "offline", or None.
+
+    Intacct reports throttling and maintenance in the text of ordinary errors too (Sage's SDK
+    raises 'API rate limit exceeded'); the errornos are not documented, so the text decides.
+    """
+    for err in errors:
+        text = f"{err.description} {err.description2}".lower()
+        if "rate limit exceeded" in text:
+            return "rate"
+        if "temporarily off-line" in text or "temporarily offline" in text:
+            return "offline"
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -374,7 +415,12 @@ class IntacctHook(BaseHook):
         entity), ``endpoint_url`` (override), ``timezone`` (IANA, for WHENMODIFIED).
     :param entity_id: entity to act in; ``None`` = the connection's default, ``""`` = top level.
     :param functions_per_request: write functions batched into one request.
-    :param timeout: seconds to wait for a response (or ``(connect, read)``); a timeout is retried.
+    :param timeout: seconds to wait for a read's response (or ``(connect, read)``); a timeout is retried.
+    :param write_timeout: the same for write requests; default 900 s read, Intacct's own limit for a
+        synchronous request, so we do not give up (and resend) while the original still runs.
+    :param write_resend_delay_seconds: least wait before resending a write after a read timeout,
+        502 or 504 (the original may still be running; see the module docstring).
+    :param throttle_floor_seconds: least wait after HTTP 429 / GW-0010 / "rate limit exceeded".
     :param max_request_bytes: upper bound on one request's size.
     :param retry_policy: attempts and backoff for transient failures.
     """
@@ -393,6 +439,9 @@ class IntacctHook(BaseHook):
         timeout: float | tuple[float, float] = (10.0, 300.0),
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         retry_policy: RetryPolicy | None = None,
+        write_timeout: float | tuple[float, float] = DEFAULT_WRITE_TIMEOUT,
+        write_resend_delay_seconds: float = DEFAULT_WRITE_RESEND_DELAY_SECONDS,
+        throttle_floor_seconds: float = DEFAULT_THROTTLE_FLOOR_SECONDS,
         **kwargs: Any,
     ) -> None:
         for secret in ("password", "sender_password", "user_password", "session_id", "sessionid"):
@@ -405,6 +454,9 @@ class IntacctHook(BaseHook):
         self._entity_override = entity_id
         self.functions_per_request = functions_per_request
         self.timeout = timeout
+        self.write_timeout = write_timeout
+        self.write_resend_delay_seconds = write_resend_delay_seconds
+        self.throttle_floor_seconds = throttle_floor_seconds
         self.max_request_bytes = max_request_bytes
         self.retry_policy = retry_policy or RetryPolicy(max_attempts=5, base=0.5, cap=30.0, max_total=120.0)
         self.api_transactions = 0
@@ -568,11 +620,16 @@ class IntacctHook(BaseHook):
         names: Sequence[str],
         record_keys: Sequence[str],
         entity: str,
+        is_write: bool = False,
     ) -> GatewayResponse:
         """POST one request with retries for transient failures; returns a control-level success.
 
         ``build_body`` is called per attempt (so a renewed session id is picked up by the caller's
-        closure). Raises typed errors for everything that retrying cannot fix.
+        closure). Raises typed errors for everything that retrying cannot fix. A write whose answer
+        was lost in a way that means it may still be running (read timeout, 502, 504) waits at least
+        ``write_resend_delay_seconds`` before it is resent with the same controlids: ``uniqueid``
+        only dedupes functions that *completed*, so a resend racing a still-running original could
+        post twice.
         """
         delays = self.retry_policy.delays()
         attempt = 0
@@ -589,18 +646,39 @@ class IntacctHook(BaseHook):
                     record_keys=record_keys,
                     entity=entity,
                     attempt=attempt,
+                    timeout=self.write_timeout if is_write else self.timeout,
                 )
             except _TransientError as transient:
-                delay = next(delays, None)
-                if delay is None:
+                planned = next(delays, None)
+                if planned is None:
+                    if transient.response is not None:
+                        return transient.response  # per-function failures say what happened
                     raise IntacctControlError(
                         f"Intacct request {control_id} still failing after {attempt} attempts ({transient.reason})"
                     ) from None
+                delay = self._retry_delay(transient, planned, is_write=is_write)
                 with self._stats_lock:
                     self.retries += 1
                 if transient.penalty:
                     self._limiter.penalise(delay)
+                if is_write and transient.may_still_run:
+                    self.log.warning(
+                        "Intacct write request %s: %s; the original may still be running, waiting %.0f s before "
+                        "resending with the same controlids",
+                        control_id,
+                        transient.reason,
+                        delay,
+                    )
                 time.sleep(delay)
+
+    def _retry_delay(self, transient: _TransientError, planned: float, *, is_write: bool) -> float:
+        """The wait before the next attempt: jittered backoff, raised to the server's Retry-After and floors."""
+        delay = max(planned, transient.floor)
+        if transient.retry_after is not None:
+            delay = max(delay, min(transient.retry_after, self.retry_policy.max_total))
+        if is_write and transient.may_still_run:
+            delay = max(delay, self.write_resend_delay_seconds)
+        return delay
 
     def _attempt(
         self,
@@ -612,17 +690,22 @@ class IntacctHook(BaseHook):
         record_keys: Sequence[str],
         entity: str,
         attempt: int,
+        timeout: float | tuple[float, float],
     ) -> GatewayResponse:
         log_args = (control_id, len(names), _summarise_names(names), entity or "top", attempt)
         with self._limiter.slot(("requests",)):
             with self._stats_lock:
                 self.requests_sent += 1
             try:
-                http = self._http.post(url, data=body, timeout=self.timeout)
+                http = self._http.post(url, data=body, timeout=timeout)
             except requests.RequestException as exc:
                 self._log_request(log_args, type(exc).__name__, "-", "-", record_keys)
                 if is_retryable_exception(exc):
-                    raise _TransientError(type(exc).__name__) from None
+                    # A read timeout means the request arrived and may still be running; a connect
+                    # timeout means it never left.
+                    raise _TransientError(
+                        type(exc).__name__, may_still_run=isinstance(exc, requests.exceptions.ReadTimeout)
+                    ) from None
                 raise IntacctControlError(f"Intacct request {control_id} failed: {type(exc).__name__}") from None
         status = http.status_code
         response: GatewayResponse | None = None
@@ -640,9 +723,23 @@ class IntacctHook(BaseHook):
         control_status = response.control_status if response else "-"
         self._log_request(log_args, status, control_status, ",".join(dict.fromkeys(errnos)) or "-", record_keys)
 
-        rate_limited = status == 429 or any(e in _RATE_LIMIT_ERRORNOS for e in control_errnos)
+        control_condition = _transient_text(response.control_errors) if response else None
+        rate_limited = (
+            status == 429 or any(e in _RATE_LIMIT_ERRORNOS for e in control_errnos) or control_condition == "rate"
+        )
         if rate_limited:
-            raise _TransientError("rate limited (429/GW-0010)", penalty=True)
+            raise _TransientError(
+                "rate limited (429/GW-0010)",
+                penalty=True,
+                floor=self.throttle_floor_seconds,
+                retry_after=parse_retry_after(http.headers.get("Retry-After")),
+            )
+        if status == 400 and b"invalidrequest" in http.content.lower():
+            # Sage answers a bad or expired session this way on some paths: renew the session once.
+            raise IntacctAuthError(
+                f"Intacct request {control_id}: HTTP 400 invalidRequest (treated as an invalid session)",
+                errorno="invalidRequest",
+            )
         if status == 524:
             raise IntacctControlError(
                 f"Intacct request {control_id}: HTTP 524, the gateway may still be processing it; "
@@ -650,7 +747,13 @@ class IntacctHook(BaseHook):
                 http_status=524,
             )
         if 500 <= status <= 599:
-            raise _TransientError(f"HTTP {status}")
+            raise _TransientError(
+                f"HTTP {status}",
+                retry_after=parse_retry_after(http.headers.get("Retry-After")),
+                may_still_run=status in (502, 504),
+            )
+        if status == 200 and response is not None and not response.control_ok and control_condition == "offline":
+            raise _TransientError("gateway temporarily off-line")
         if status == 401 or (response is not None and any(e in _LOGIN_ERRORNOS for e in control_errnos)):
             raise self._auth_error(
                 response.control_errors if response else (), "Intacct refused the sender or user credentials"
@@ -668,6 +771,16 @@ class IntacctHook(BaseHook):
                 f"Intacct refused request {control_id}" + (f": {first_err.text()}" if first_err else ""),
                 errorno=first_err.errorno if first_err else "",
                 http_status=status,
+            )
+        result_condition = _transient_text([e for r in response.results for e in r.errors])
+        if result_condition is not None:
+            # Functions refused for throttling or maintenance did not run; ones that did run replay
+            # under uniqueid, so resending the whole request is safe.
+            raise _TransientError(
+                f"function result says {'rate limit exceeded' if result_condition == 'rate' else 'off-line'}",
+                penalty=result_condition == "rate",
+                floor=self.throttle_floor_seconds if result_condition == "rate" else 0.0,
+                response=response,
             )
         return response
 
@@ -714,7 +827,12 @@ class IntacctHook(BaseHook):
 
             try:
                 response = self._exchange(
-                    body, url=session.endpoint_url, names=names, record_keys=record_keys, entity=entity
+                    body,
+                    url=session.endpoint_url,
+                    names=names,
+                    record_keys=record_keys,
+                    entity=entity,
+                    is_write=unique_id,
                 )
             except IntacctAuthError:
                 # HTTP 401 / sign-in errorno on a session request: the session, not the login, may be

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import date
 from decimal import Decimal
@@ -76,10 +75,9 @@ def test_a_different_seed_gives_different_books(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "intacct.json").read_bytes() != (tmp_path / "b" / "intacct.json").read_bytes()
 
 
-def test_tiny_books_are_written_in_under_a_second(tmp_path: Path) -> None:
-    started = time.perf_counter()
+def test_tiny_books_have_tens_of_invoices(tmp_path: Path) -> None:
+    """Speed is for ``make bench``; here only the size that keeps unit suites quick."""
     manifest = generate_books(seed=42, scale="tiny", out=tmp_path)
-    assert time.perf_counter() - started < 1.0
     assert 10 <= manifest["counts"]["qbo"]["by_object"]["Invoice"] < 100
 
 

@@ -26,6 +26,13 @@ from qbo_intacct.hooks.intacct import (
 )
 
 FAST_RETRIES = RetryPolicy(max_attempts=6, base=0.01, cap=0.05, max_total=5.0)
+#: Production waits (5 s after throttling, 30 s before resending a lost write) shrunk for tests; the
+#: waits themselves are checked without sleeping in test_intacct_hook_policy.py.
+FAST: dict[str, Any] = {
+    "retry_policy": FAST_RETRIES,
+    "throttle_floor_seconds": 0.01,
+    "write_resend_delay_seconds": 0.01,
+}
 NASTY_NAME = 'O\'Brien & Sons <Ltd> "Intl"'
 
 
@@ -57,7 +64,7 @@ def _customer(n: int, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def hook(intacct_sandbox: Any) -> IntacctHook:
-    return IntacctHook(retry_policy=FAST_RETRIES)
+    return IntacctHook(**FAST)
 
 
 def _customers(hook: IntacctHook, entity_id: str | None = None, **kw: Any) -> list[dict[str, Any]]:
@@ -348,7 +355,7 @@ def test_transient_failures_are_retried(kind: str, hook: IntacctHook, intacct_sa
 
 
 def test_timeout_is_retried_and_the_write_posts_once(intacct_sandbox: Any) -> None:
-    hook = IntacctHook(timeout=(2.0, 0.5), retry_policy=FAST_RETRIES)
+    hook = IntacctHook(timeout=(2.0, 0.5), write_timeout=(2.0, 0.5), **FAST)
     _customers(hook)  # open the session before the slow fault applies
     intacct_sandbox.faults(
         {"endpoint": "xmlgw", "operation": "create", "kind": "latency", "latency_ms": 1500, "count": 1}

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from qbo_intacct.hooks._intacct_xml import ErrorDetail
-from qbo_intacct.hooks.intacct import Filter, _looks_like_replay, _same_endpoint_family
+from qbo_intacct.hooks._transport import RetryPolicy
+from qbo_intacct.hooks.intacct import (
+    Filter,
+    IntacctHook,
+    _looks_like_replay,
+    _same_endpoint_family,
+    _transient_text,
+    _TransientError,
+)
 
 REAL = "https://api.intacct.com/ia/xml/xmlgw.phtml"
 LOCAL = "http://127.0.0.1:8123/ia/xml/xmlgw.phtml"
@@ -46,3 +54,34 @@ def test_filters_combine_repeated_operators_under_one_and() -> None:
             "isnull": [{"field": "X"}],
         }
     }
+
+
+def _policy_hook() -> IntacctHook:
+    return IntacctHook(
+        retry_policy=RetryPolicy(max_attempts=5, base=0.5, cap=30.0, max_total=120.0),
+        throttle_floor_seconds=5.0,
+        write_resend_delay_seconds=30.0,
+    )
+
+
+def test_a_lost_write_waits_long_enough_for_the_original_to_finish_before_it_is_resent() -> None:
+    hook = _policy_hook()
+    lost = _TransientError("ReadTimeout", may_still_run=True)
+    assert hook._retry_delay(lost, 0.5, is_write=True) == 30.0
+    assert hook._retry_delay(lost, 0.5, is_write=False) == 0.5  # a read can simply be asked again
+
+
+def test_throttling_waits_at_least_the_floor_and_honours_retry_after_up_to_the_budget() -> None:
+    hook = _policy_hook()
+    assert hook._retry_delay(_TransientError("429", floor=5.0), 0.5, is_write=False) == 5.0
+    assert hook._retry_delay(_TransientError("429", floor=5.0, retry_after=42.0), 0.5, is_write=False) == 42.0
+    assert hook._retry_delay(_TransientError("429", floor=5.0, retry_after=9999.0), 0.5, is_write=False) == 120.0
+
+
+def test_rate_limit_and_maintenance_are_read_from_the_error_text() -> None:
+    rate = ErrorDetail("", "", "API rate limit exceeded", "")
+    offline = ErrorDetail("", "", "The system is temporarily off-line", "")
+    ordinary = ErrorDetail("BL34000061", "", "Another Customer with the given value(s) C1  already exists", "")
+    assert _transient_text([rate]) == "rate"
+    assert _transient_text([offline]) == "offline"
+    assert _transient_text([ordinary]) is None

@@ -210,13 +210,15 @@ def test_first_window_reads_everything() -> None:
 def test_window_starts_at_previous_end_minus_overlap() -> None:
     now = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
     window = compute_window(now - dt.timedelta(minutes=15), now=now)
-    assert window.start == now - dt.timedelta(minutes=25)
+    assert window.start == now - dt.timedelta(hours=2, minutes=15)
+    narrow = compute_window(now - dt.timedelta(minutes=15), now=now, overlap=dt.timedelta(minutes=10))
+    assert narrow.start == now - dt.timedelta(minutes=25)
 
 
 def test_window_never_starts_after_the_data_interval() -> None:
     now = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
     window = compute_window(now - dt.timedelta(minutes=5), now=now, data_interval_start=now - dt.timedelta(hours=1))
-    assert window.start == now - dt.timedelta(hours=1, minutes=10)
+    assert window.start == now - dt.timedelta(hours=3)
 
 
 def test_update_key_changes_with_content_and_request_id_is_stable() -> None:
