@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -129,7 +128,7 @@ def test_unknown_entity_is_a_query_validation_fault(qbo: QboClient) -> None:
     assert (r.status_code, qbo.fault(r)["code"]) == (400, "4001")
 
 
-def test_maxresults_is_capped_at_1000_and_a_full_page_is_fast(qbo_sandbox: Any, tmp_path: Path) -> None:
+def test_maxresults_is_capped_at_1000(qbo_sandbox: Any, tmp_path: Path) -> None:
     state = default_state()
     realm = state.realm(DEFAULT_REALM_ID)
     assert realm is not None
@@ -138,11 +137,8 @@ def test_maxresults_is_capped_at_1000_and_a_full_page_is_fast(qbo_sandbox: Any, 
     state.save_snapshot(tmp_path / "qbo.json")
     qbo_sandbox.reset(tmp_path / "qbo.json")
     client = QboClient(qbo_sandbox.info).authorize()
-    started = time.perf_counter()
     first = client.query("SELECT * FROM Customer ORDERBY DisplayName MAXRESULTS 5000")
     second = client.query("SELECT * FROM Customer ORDERBY DisplayName STARTPOSITION 1001 MAXRESULTS 1000")
-    elapsed = time.perf_counter() - started
     assert first["maxResults"] == 1000
     assert names(second)[0] == "Customer 01000"
     assert second["maxResults"] == 200
-    assert elapsed < 2.0
