@@ -116,9 +116,9 @@ def airflow_env(info: dict[str, Any]) -> dict[str, str]:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT": f"file://{STAGING}",
-            "AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK": str(
-                ROOT / "include" / "mappings" / "qbo_intacct_mappings.xlsx"
-            ),
+            # A copy (made by seed_books): the refresh DAG writes to the workbook, and the demo must
+            # leave finance's committed workbook as it found it.
+            "AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK": str(DEMO_WORKBOOK),
             "GX_ANALYTICS_ENABLED": "False",
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins"), env.get("PYTHONPATH", "")]),
         }
@@ -191,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         results = {dag_id: run_dag(dag_id, env) for dag_id in dag_ids}
     failed = [d for d, ok in results.items() if not ok]
     _say(f"\nDemo finished: {len(results) - len(failed)} of {len(results)} DAGs succeeded.")
+    _say(f"The demo's copy of finance's workbook, as the DAGs left it: {DEMO_WORKBOOK.relative_to(ROOT)}")
     if failed:
         _say(f"Failed: {', '.join(failed)}")
         return 1
