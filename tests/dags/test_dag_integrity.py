@@ -59,13 +59,14 @@ print(json.dumps({"seconds": time.perf_counter() - started, "gx": "great_expecta
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=[f.stem for f in DAG_FILES])
-def test_dag_file_parses_without_heavy_imports(dag_file: Path) -> None:
-    """Heavy imports (GX, pandas work) belong inside tasks, not at parse time. The parse time is
-    printed for the log; the DAG processor's own timeout, not this test, is the limit."""
+def test_dag_file_imports_in_under_two_seconds(dag_file: Path) -> None:
+    """Heavy imports (GX, pandas work) belong inside tasks, not at parse time. Airflow itself is
+    imported before the clock starts; what is timed is the DAG file's own work (about 0.1-0.3 s)."""
     argv = [sys.executable, "-c", _IMPORT_PROBE, str(ROOT), str(ROOT / "plugins"), str(dag_file)]
     out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT)
     probe = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"\n{dag_file.name} parsed in {probe['seconds']:.2f} s")
+    assert probe["seconds"] < 2.0, f"{dag_file.name} took {probe['seconds']:.2f} s to import"
     assert not probe["gx"], "Great Expectations must be imported inside tasks only"
 
 
