@@ -903,7 +903,12 @@ class IntacctHook(BaseHook):
         page_size: int = MAX_QUERY_PAGE_SIZE,
         show_private: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        """Every record matching ``filter``, paging with ``offset`` until ``numremaining`` is 0.
+        """Every record matching ``filter``, page by page until ``numremaining`` is 0.
+
+        In the default order (``RECORDNO`` ascending) pages are keyset pages: each asks for
+        ``RECORDNO`` greater than the last one read, so a record created, deleted or edited while
+        we read cannot shift a page boundary and be skipped or read twice, as ``offset`` paging
+        could. Another order pages by ``offset``, Intacct's only other way.
 
         :param fields: field names to select (``query`` has no ``*``).
         :param filter: a :class:`Filter` tree.
@@ -915,25 +920,37 @@ class IntacctHook(BaseHook):
         if not 1 <= page_size <= MAX_QUERY_PAGE_SIZE:
             raise IntacctValueError(f"page_size must be 1-{MAX_QUERY_PAGE_SIZE}")
         entity = self._entity(entity_id)
+        keyset = order_by is None
+        selected = list(fields)
+        if keyset and "RECORDNO" not in selected:
+            selected.append("RECORDNO")  # the page key; dropped again from what the caller gets
         orders = []
         for item in order_by or ["RECORDNO"]:
             name, direction = (item, "asc") if isinstance(item, str) else item
             orders.append({"field": name, "descending" if direction.lower().startswith("desc") else "ascending": ""})
         offset = 0
+        last_record_no: int | None = None
         tz = self._settings.tz
         while True:
+            page_filter = dict(filter) if filter else None
+            if keyset and last_record_no is not None:
+                after = Filter.greater_than("RECORDNO", last_record_no)
+                page_filter = Filter.all_of(page_filter, after) if page_filter else after
             payload: dict[str, Any] = {
                 "object": object_name,
-                "select": {"field": list(fields)},
-                "filter": dict(filter) if filter else None,
+                "select": {"field": selected},
+                "filter": page_filter,
                 "orderby": {"order": orders},
                 "options": {"showprivate": "true"} if show_private else None,
                 "pagesize": page_size,
-                "offset": offset,
+                "offset": None if keyset else offset,
             }
             result = self._run_read(self._read_call("query", payload), entity)
             for raw in result.records:
-                yield record_from_xml(raw, tz)
+                record = record_from_xml(raw, tz)
+                if keyset:
+                    last_record_no = int(record["RECORDNO"]) if "RECORDNO" in fields else int(record.pop("RECORDNO"))
+                yield record
             count = result.attr_int("count", len(result.records))
             remaining = result.attr_int("numremaining", 0)
             if remaining <= 0 or count <= 0:

@@ -501,3 +501,14 @@ def test_no_secret_appears_in_any_log_line(
     assert "Intacct request" in text  # the hook did log its requests
     for secret in secrets:
         assert secret not in text
+
+
+def test_a_record_deleted_mid_read_does_not_make_the_next_page_skip_one(hook: IntacctHook) -> None:
+    """Offset paging would skip customer 3 here: page 2 would start at offset 2 of a shorter list."""
+    created = hook.create("CUSTOMER", [_customer(n) for n in range(1, 6)], keys=[f"mid-read:{n}" for n in range(1, 6)])
+    reader = hook.iter_query("CUSTOMER", ["CUSTOMERID"], page_size=2)
+    seen = [next(reader)["CUSTOMERID"], next(reader)["CUSTOMERID"]]
+    [deleted] = hook.delete("CUSTOMER", [created[0].record_no], keys=["mid-read:delete:1"])
+    assert deleted.ok
+    seen += [row["CUSTOMERID"] for row in reader]
+    assert seen == ["C0001", "C0002", "C0003", "C0004", "C0005"]
