@@ -51,6 +51,8 @@ def test_dags_plugins_include_and_staging_are_mounted(service: str) -> None:
     assert env["AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT"] == "file:///opt/airflow/staging"
     workbook = Path(env["AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK"]).relative_to("/opt/airflow")
     assert (ROOT / workbook).is_file()
+    # the mounted package, not the image's installed copy, is the code that runs
+    assert env["PYTHONPATH"].split(":")[0] == "/opt/airflow/plugins"
 
 
 def test_ledger_lives_in_the_postgres_database_that_init_creates() -> None:
