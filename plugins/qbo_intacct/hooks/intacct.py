@@ -986,7 +986,9 @@ class IntacctHook(BaseHook):
 
         WHENMODIFIED has whole seconds, so both bounds are floored to the second; consecutive windows
         ``[a, b)``, ``[b, c)`` neither skip nor repeat a record. ``WHENMODIFIED`` and ``RECORDNO`` are
-        always selected; results come oldest change first.
+        always selected; results come in RECORDNO order, keyset-paged (see :meth:`iter_query`): in
+        WHENMODIFIED order with offsets, a record edited mid-read leaves the window and the next
+        page would skip one.
         """
         tz = self._settings.tz
         bounds = [Filter.at_least("WHENMODIFIED", format_datetime(since, tz))]
@@ -998,7 +1000,6 @@ class IntacctHook(BaseHook):
             selected,
             Filter.all_of(*bounds),
             entity_id=entity_id,
-            order_by=["WHENMODIFIED", "RECORDNO"],
             show_private=show_private,
             page_size=page_size,
         )

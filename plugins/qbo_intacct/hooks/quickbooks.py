@@ -286,6 +286,17 @@ def _qbo_timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+def _change_time(row: Mapping[str, Any]) -> str | None:
+    """An object's ``MetaData.LastUpdatedTime`` in the form the query language takes, or None."""
+    text = (row.get("MetaData") or {}).get("LastUpdatedTime")
+    if not text:
+        return None
+    try:
+        return _qbo_timestamp(datetime.fromisoformat(str(text)))
+    except ValueError:
+        return None
+
+
 def derived_request_id(request_id: str, suffix: str, *, limit: int = MAX_REQUEST_ID) -> str:
     """A deterministic child id (same input -> same id) that fits Intuit's length limit."""
     candidate = f"{request_id}-{suffix}"
@@ -810,17 +821,44 @@ class QuickBooksHook(BaseHook):
         frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame({"Id": [], "raw": []})
         return frame.astype(object) if rows else frame
 
-    def iter_changed(self, entity: str, since: datetime, until: datetime | None = None) -> Iterator[dict[str, Any]]:
+    def iter_changed(
+        self, entity: str, since: datetime, until: datetime | None = None, *, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
         """Objects whose ``MetaData.LastUpdatedTime`` is in ``[since, until)``, oldest first.
 
         Timestamps go out with their UTC offsets (QuickBooks stores Pacific time with an offset);
         the window is half-open so consecutive windows neither miss nor repeat a change.
         Deleted objects do not appear here: use :meth:`cdc` for deletions.
+
+        Pages are keyset pages: each starts at the last change time read, skipping only the
+        objects already read at exactly that time. Plain ``STARTPOSITION`` paging loses one object
+        whenever an object already read is edited mid-read (its new time leaves the window and
+        every later object moves up a place, across the page boundary). Left: several objects
+        sharing one change time at a page boundary while one of them is edited.
         """
-        where = f"MetaData.LastUpdatedTime >= {_quote_literal(_qbo_timestamp(since))}"
-        if until is not None:
-            where += f" AND MetaData.LastUpdatedTime < {_quote_literal(_qbo_timestamp(until))}"
-        yield from self.iter_query(entity, where, order_by="MetaData.LastUpdatedTime")
+        _check_entity(entity)
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1-{MAX_PAGE_SIZE}")
+        upper = f" AND MetaData.LastUpdatedTime < {_quote_literal(_qbo_timestamp(until))}" if until else ""
+        cursor, at_cursor = _qbo_timestamp(since), 0  # objects read whose change time equals the cursor
+        read: set[str] = set()
+        while True:
+            where = f"MetaData.LastUpdatedTime >= {_quote_literal(cursor)}{upper}"
+            base = self._select(entity, where, True, "MetaData.LastUpdatedTime")
+            page = self._run_query(
+                f"{base} STARTPOSITION {1 + at_cursor} MAXRESULTS {page_size}", endpoint=f"query {entity}"
+            )
+            rows = page.get(entity) or []
+            for row in rows:
+                stamp = _change_time(row)
+                if stamp is not None and stamp != cursor:
+                    cursor, at_cursor = stamp, 0
+                at_cursor += 1
+                if str(row.get("Id")) not in read:
+                    read.add(str(row.get("Id")))
+                    yield row
+            if len(rows) < page_size:
+                return
 
     def cdc(self, entities: Iterable[str], changed_since: datetime) -> dict[str, list[dict[str, Any]]]:
         """Change data capture: changed and deleted objects per entity since ``changed_since`` (≤ 30 days).

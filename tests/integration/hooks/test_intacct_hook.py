@@ -302,6 +302,25 @@ def test_iter_changed_returns_only_records_modified_in_the_window(hook: IntacctH
     assert first["WHENMODIFIED"].tzinfo is not None
 
 
+def test_an_edit_mid_read_does_not_make_the_next_page_of_changes_skip_one(
+    hook: IntacctHook, intacct_sandbox: Any
+) -> None:
+    """In WHENMODIFIED order with offsets, C0003 would be lost: C0001's edit moves it out of the
+    window, every later record moves up a place, and page 2 starts one too far."""
+    for n in range(1, 6):
+        hook.create("CUSTOMER", [_customer(n)], keys=[f"changed-mid-read:{n}"])
+        intacct_sandbox.advance_clock(60)
+    stamps = {r["CUSTOMERID"]: r["WHENMODIFIED"] for r in hook.iter_query("CUSTOMER", ["CUSTOMERID", "WHENMODIFIED"])}
+    reader = hook.iter_changed(
+        "CUSTOMER", ["CUSTOMERID"], stamps["C0001"], stamps["C0005"] + timedelta(seconds=30), page_size=2
+    )
+    seen = [next(reader)["CUSTOMERID"], next(reader)["CUSTOMERID"]]
+    [edited] = hook.update("CUSTOMER", [{"CUSTOMERID": "C0001", "NAME": "Edited mid-read"}], keys=["edit:C0001"])
+    assert edited.ok
+    seen += [row["CUSTOMERID"] for row in reader]
+    assert seen == ["C0001", "C0002", "C0003", "C0004", "C0005"]
+
+
 def test_entity_session_cannot_see_another_entitys_records(hook: IntacctHook) -> None:
     [created] = hook.create("CUSTOMER", [_customer(1)], keys=["c:us:1"], entity_id="US")
     assert created.ok, created.errors

@@ -275,6 +275,23 @@ def test_iter_changed_returns_only_the_window(hook: QuickBooksHook, sandbox: Any
     assert [c["Id"] for c in changed] == [newer["Id"]]
 
 
+def test_an_edit_mid_read_does_not_make_the_next_page_skip_one(hook: QuickBooksHook, sandbox: Any) -> None:
+    """With STARTPOSITION paging, Customer 3 would be lost: Customer 1's edit moves it out of the
+    window, every later customer moves up a place, and page 2 starts one too far."""
+    customers = []
+    for n in range(1, 6):
+        customers.append(_customer(hook, f"Paged {n}"))
+        sandbox.advance_clock(60)  # one change time each, as customers saved minutes apart
+    first = datetime.fromisoformat(customers[0]["MetaData"]["LastUpdatedTime"])
+    until = datetime.fromisoformat(customers[-1]["MetaData"]["LastUpdatedTime"]) + timedelta(seconds=30)
+    reader = hook.iter_changed("Customer", first, until, page_size=2)
+    seen = [next(reader)["DisplayName"], next(reader)["DisplayName"]]
+    edited = hook.get("Customer", customers[0]["Id"])
+    hook.update("Customer", {**edited, "CompanyName": "Edited mid-read"}, request_id="paged-edit-1")
+    seen += [row["DisplayName"] for row in reader]
+    assert seen == ["Paged 1", "Paged 2", "Paged 3", "Paged 4", "Paged 5"]
+
+
 def test_iter_changed_refuses_naive_datetimes(hook: QuickBooksHook) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         list(hook.iter_changed("Customer", datetime(2024, 1, 1)))  # noqa: DTZ001 - the point of the test
