@@ -286,15 +286,17 @@ def _qbo_timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-def _change_time(row: Mapping[str, Any]) -> str | None:
-    """An object's ``MetaData.LastUpdatedTime`` in the form the query language takes, or None."""
+def _change_time(row: Mapping[str, Any]) -> datetime | None:
+    """An object's ``MetaData.LastUpdatedTime`` (aware; compared as instants, since the offset
+    QuickBooks writes changes with daylight saving time), or None."""
     text = (row.get("MetaData") or {}).get("LastUpdatedTime")
     if not text:
         return None
     try:
-        return _qbo_timestamp(datetime.fromisoformat(str(text)))
+        moment = datetime.fromisoformat(str(text))
     except ValueError:
         return None
+    return moment if moment.tzinfo is not None else None
 
 
 def derived_request_id(request_id: str, suffix: str, *, limit: int = MAX_REQUEST_ID) -> str:
@@ -830,35 +832,37 @@ class QuickBooksHook(BaseHook):
         the window is half-open so consecutive windows neither miss nor repeat a change.
         Deleted objects do not appear here: use :meth:`cdc` for deletions.
 
-        Pages are keyset pages: each starts at the last change time read, skipping only the
-        objects already read at exactly that time. Plain ``STARTPOSITION`` paging loses one object
-        whenever an object already read is edited mid-read (its new time leaves the window and
-        every later object moves up a place, across the page boundary). Left: several objects
-        sharing one change time at a page boundary while one of them is edited.
+        Pages are keyset pages: each asks again from the latest change time read so far (objects
+        read twice are dropped by Id). Plain ``STARTPOSITION`` paging loses one object whenever an
+        object already read is edited mid-read: its new time leaves the window and every later
+        object moves up a place, across the page boundary. Only when a whole page shares one change
+        time does it page on by position within that time. Left: an object edited mid-read inside
+        such a group of more than ``page_size`` objects saved in the same second.
         """
         _check_entity(entity)
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1-{MAX_PAGE_SIZE}")
         upper = f" AND MetaData.LastUpdatedTime < {_quote_literal(_qbo_timestamp(until))}" if until else ""
-        cursor, at_cursor = _qbo_timestamp(since), 0  # objects read whose change time equals the cursor
+        cursor, tied = since, 0  # tied: objects at exactly the cursor time read by position already
         read: set[str] = set()
         while True:
-            where = f"MetaData.LastUpdatedTime >= {_quote_literal(cursor)}{upper}"
+            where = f"MetaData.LastUpdatedTime >= {_quote_literal(_qbo_timestamp(cursor))}{upper}"
             base = self._select(entity, where, True, "MetaData.LastUpdatedTime")
             page = self._run_query(
-                f"{base} STARTPOSITION {1 + at_cursor} MAXRESULTS {page_size}", endpoint=f"query {entity}"
+                f"{base} STARTPOSITION {1 + tied} MAXRESULTS {page_size}", endpoint=f"query {entity}"
             )
             rows = page.get(entity) or []
             for row in rows:
-                stamp = _change_time(row)
-                if stamp is not None and stamp != cursor:
-                    cursor, at_cursor = stamp, 0
-                at_cursor += 1
                 if str(row.get("Id")) not in read:
                     read.add(str(row.get("Id")))
                     yield row
             if len(rows) < page_size:
                 return
+            latest = max((t for t in map(_change_time, rows) if t is not None), default=None)
+            if latest is None or latest <= cursor:
+                tied += len(rows)  # the whole page is at the cursor time: page on within it
+            else:
+                cursor, tied = latest, 0
 
     def cdc(self, entities: Iterable[str], changed_since: datetime) -> dict[str, list[dict[str, Any]]]:
         """Change data capture: changed and deleted objects per entity since ``changed_since`` (≤ 30 days).

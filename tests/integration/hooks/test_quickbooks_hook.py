@@ -275,9 +275,10 @@ def test_iter_changed_returns_only_the_window(hook: QuickBooksHook, sandbox: Any
     assert [c["Id"] for c in changed] == [newer["Id"]]
 
 
-def test_an_edit_mid_read_does_not_make_the_next_page_skip_one(hook: QuickBooksHook, sandbox: Any) -> None:
-    """With STARTPOSITION paging, Customer 3 would be lost: Customer 1's edit moves it out of the
-    window, every later customer moves up a place, and page 2 starts one too far."""
+@pytest.mark.parametrize("edited", [0, 1], ids=["first-read", "last-read-on-the-page"])
+def test_an_edit_mid_read_does_not_make_the_next_page_skip_one(hook: QuickBooksHook, sandbox: Any, edited: int) -> None:
+    """With STARTPOSITION paging, Paged 3 would be lost: the edited customer leaves the window,
+    every later customer moves up a place, and page 2 starts one too far."""
     customers = []
     for n in range(1, 6):
         customers.append(_customer(hook, f"Paged {n}"))
@@ -286,10 +287,17 @@ def test_an_edit_mid_read_does_not_make_the_next_page_skip_one(hook: QuickBooksH
     until = datetime.fromisoformat(customers[-1]["MetaData"]["LastUpdatedTime"]) + timedelta(seconds=30)
     reader = hook.iter_changed("Customer", first, until, page_size=2)
     seen = [next(reader)["DisplayName"], next(reader)["DisplayName"]]
-    edited = hook.get("Customer", customers[0]["Id"])
-    hook.update("Customer", {**edited, "CompanyName": "Edited mid-read"}, request_id="paged-edit-1")
+    current = hook.get("Customer", customers[edited]["Id"])
+    hook.update("Customer", {**current, "CompanyName": "Edited mid-read"}, request_id=f"paged-edit-{edited}")
     seen += [row["DisplayName"] for row in reader]
     assert seen == ["Paged 1", "Paged 2", "Paged 3", "Paged 4", "Paged 5"]
+
+
+def test_more_changes_in_one_second_than_a_page_holds_are_each_read_once(hook: QuickBooksHook) -> None:
+    customers = [_customer(hook, f"Same Second {n}") for n in range(1, 6)]  # the sandbox clock stands still
+    since = datetime.fromisoformat(customers[0]["MetaData"]["LastUpdatedTime"])
+    ids = [row["Id"] for row in hook.iter_changed("Customer", since, page_size=2)]
+    assert sorted(ids) == sorted(c["Id"] for c in customers)
 
 
 def test_iter_changed_refuses_naive_datetimes(hook: QuickBooksHook) -> None:
