@@ -28,7 +28,13 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-FAULT_KINDS = frozenset({"429", "500", "503", "latency", "reset", "lost_response"})
+FAULT_KINDS = frozenset({"429", "500", "503", "latency", "reset", "lost_response", "gateway_timeout"})
+#: What a load balancer answers when it stops waiting for the backend (nginx's page; the real
+#: gateways' bodies are not documented). The request itself runs on and commits.
+_GATEWAY_TIMEOUT_PAGE = (
+    b"<html><head><title>504 Gateway Time-out</title></head><body>"
+    b"<center><h1>504 Gateway Time-out</h1></center></body></html>"
+)
 
 
 class SandboxClock:
@@ -431,7 +437,7 @@ class SandboxMiddleware:
                 finish("reset")
                 _abort_connection(send)
                 return
-            if rule is not None and rule.kind == "lost_response":
+            if rule is not None and rule.kind in ("lost_response", "gateway_timeout"):
 
                 async def swallow(message: dict[str, Any]) -> None:
                     if message["type"] == "http.response.start":
@@ -439,7 +445,10 @@ class SandboxMiddleware:
 
                 await self.app(scope, replay, swallow)
                 finish(f"lost({status_box['status']})")
-                _abort_connection(send)
+                if rule.kind == "gateway_timeout":
+                    await _send_plain(send, 504, {"content-type": "text/html"}, _GATEWAY_TIMEOUT_PAGE)
+                else:
+                    _abort_connection(send)
                 return
             await self.app(scope, replay, send_recording)
             finish(status_box["status"] or 0)

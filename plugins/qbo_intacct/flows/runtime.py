@@ -17,12 +17,14 @@ XCom. What a finance reader should know about a run:
   side is read, because finding its partner (or proving it has none) needs every candidate.
 - **Dry run.** The ``dry_run`` param stages the plan (creates and updates with field-level diffs)
   and the summary, and writes nothing: not to QuickBooks, not to Intacct, not to the ledger.
-- **Idempotent writes.** Creates use keys derived from the record (Intacct controlid from the
-  CUSTOMERID, QuickBooks requestid from the Intacct id); every key adds a hash of the content sent,
-  so a retried task replays the same write, while a corrected record is a new write rather than a
-  replay of the earlier refusal (the APIs answer a repeated requestid/controlid with the first
-  answer, error included). Corrected creates cannot double: the target's own uniqueness (CUSTOMERID,
-  DisplayName) and matching by the stored source reference find the first one.
+- **Idempotent writes.** Every write's key is the record plus a hash of the content sent
+  (Intacct controlid from the CUSTOMERID, QuickBooks requestid from the Intacct id): a retried task
+  replays the same staged write, and the API answers it from its memory; a corrected record is a
+  new write, not a replay of the earlier refusal (the APIs answer a repeated requestid/controlid
+  with the first answer, error included). A create whose answer was lost and whose record changed
+  before the next run is kept from doubling by matching, which finds the first create by its keys:
+  in Intacct the CUSTOMERID derived from the QuickBooks id (Intacct refuses a second one), in
+  QuickBooks the Intacct id stored on the customer (``AcctNum``).
 """
 
 from __future__ import annotations

@@ -72,6 +72,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
+import urllib3
 from airflow.sdk import BaseHook
 
 from qbo_intacct.hooks._intacct_xml import (
@@ -130,7 +131,7 @@ COMPANY_CONCURRENCY = 2
 _SESSION_RENEW_MARGIN_SECONDS = 60.0
 #: Writes may run up to 15 minutes synchronously at Intacct: wait that long before calling it lost.
 DEFAULT_WRITE_TIMEOUT: tuple[float, float] = (10.0, 900.0)
-#: Least wait before resending a write whose answer did not come back (read timeout, 502, 504).
+#: Least wait before resending a write whose answer was lost after it was sent.
 DEFAULT_WRITE_RESEND_DELAY_SECONDS = 30.0
 #: Least wait after a throttling answer (429, GW-0010, "API rate limit exceeded").
 DEFAULT_THROTTLE_FLOOR_SECONDS = 5.0
@@ -364,8 +365,9 @@ class _TransientError(Exception):
 
     ``penalty`` asks the limiter to pause every caller; ``floor`` is the least wait before the next
     attempt (throttling); ``retry_after`` is the server's ``Retry-After``; ``may_still_run`` means the
-    request may still be executing at Intacct (read timeout, 502, 504); ``response`` is a parsed
-    answer to hand back when the retries run out (result-level throttling: per-function failures).
+    request reached Intacct and may still be executing there (read timeout, connection lost after
+    sending, 502, 504); ``gateway_gave_up`` means a gateway answered 502/504 while the backend may
+    run on for up to 15 minutes.
     """
 
     def __init__(
@@ -376,15 +378,28 @@ class _TransientError(Exception):
         floor: float = 0.0,
         retry_after: float | None = None,
         may_still_run: bool = False,
-        response: GatewayResponse | None = None,
+        gateway_gave_up: bool = False,
+        http_status: int | None = None,
     ) -> None:
         super().__init__(reason)
+        self.http_status = http_status
         self.reason = reason
         self.penalty = penalty
         self.floor = floor
         self.retry_after = retry_after
         self.may_still_run = may_still_run
-        self.response = response
+        self.gateway_gave_up = gateway_gave_up
+
+
+def _never_left(exc: requests.RequestException) -> bool:
+    """Whether a failed request certainly never reached Intacct (no connection was made)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(exc, requests.exceptions.ReadTimeout):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
+        return isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return False
 
 
 def _transient_text(errors: Sequence[ErrorDetail]) -> str | None:
@@ -418,8 +433,9 @@ class IntacctHook(BaseHook):
     :param timeout: seconds to wait for a read's response (or ``(connect, read)``); a timeout is retried.
     :param write_timeout: the same for write requests; default 900 s read, Intacct's own limit for a
         synchronous request, so we do not give up (and resend) while the original still runs.
-    :param write_resend_delay_seconds: least wait before resending a write after a read timeout,
-        502 or 504 (the original may still be running; see the module docstring).
+    :param write_resend_delay_seconds: least wait before resending a write whose answer was lost
+        after it was sent (timeout, dropped connection). A write a gateway gave up on (502, 504,
+        524) is not resent in the task: the original may still be running; a rerun replays it.
     :param throttle_floor_seconds: least wait after HTTP 429 / GW-0010 / "rate limit exceeded".
     :param max_request_bytes: upper bound on one request's size.
     :param retry_policy: attempts and backoff for transient failures.
@@ -625,11 +641,12 @@ class IntacctHook(BaseHook):
         """POST one request with retries for transient failures; returns a control-level success.
 
         ``build_body`` is called per attempt (so a renewed session id is picked up by the caller's
-        closure). Raises typed errors for everything that retrying cannot fix. A write whose answer
-        was lost in a way that means it may still be running (read timeout, 502, 504) waits at least
-        ``write_resend_delay_seconds`` before it is resent with the same controlids: ``uniqueid``
-        only dedupes functions that *completed*, so a resend racing a still-running original could
-        post twice.
+        closure). Raises typed errors for everything that retrying cannot fix. ``uniqueid`` only
+        dedupes functions that *completed*, so a resend racing a still-running original could post
+        twice: a write whose answer was lost after it was sent (read timeout after the full write
+        timeout, connection dropped) is resent no sooner than ``write_resend_delay_seconds`` later;
+        a write a gateway gave up on (502, 504, 524) raises :class:`IntacctControlError`, and the
+        task's rerun replays the same controlids once Intacct has finished.
         """
         delays = self.retry_policy.delays()
         attempt = 0
@@ -649,10 +666,18 @@ class IntacctHook(BaseHook):
                     timeout=self.write_timeout if is_write else self.timeout,
                 )
             except _TransientError as transient:
+                if is_write and transient.gateway_gave_up:
+                    # The gateway gave up while Intacct may run the write on for up to 15 minutes.
+                    # uniqueid only dedupes functions that completed, so a resend now could post
+                    # twice; a later rerun replays the same controlids, as for HTTP 524.
+                    raise IntacctControlError(
+                        f"Intacct write request {control_id}: {transient.reason}; Intacct may still be "
+                        "processing it, so it is not resent now (a rerun is safe: the function controlids "
+                        "make it idempotent)",
+                        http_status=transient.http_status,
+                    ) from None
                 planned = next(delays, None)
                 if planned is None:
-                    if transient.response is not None:
-                        return transient.response  # per-function failures say what happened
                     raise IntacctControlError(
                         f"Intacct request {control_id} still failing after {attempt} attempts ({transient.reason})"
                     ) from None
@@ -701,11 +726,9 @@ class IntacctHook(BaseHook):
             except requests.RequestException as exc:
                 self._log_request(log_args, type(exc).__name__, "-", "-", record_keys)
                 if is_retryable_exception(exc):
-                    # A read timeout means the request arrived and may still be running; a connect
-                    # timeout means it never left.
-                    raise _TransientError(
-                        type(exc).__name__, may_still_run=isinstance(exc, requests.exceptions.ReadTimeout)
-                    ) from None
+                    # Unless no connection was ever made, the request may have arrived and may still
+                    # be running: a write is resent only after write_resend_delay_seconds.
+                    raise _TransientError(type(exc).__name__, may_still_run=not _never_left(exc)) from None
                 raise IntacctControlError(f"Intacct request {control_id} failed: {type(exc).__name__}") from None
         status = http.status_code
         response: GatewayResponse | None = None
@@ -751,6 +774,8 @@ class IntacctHook(BaseHook):
                 f"HTTP {status}",
                 retry_after=parse_retry_after(http.headers.get("Retry-After")),
                 may_still_run=status in (502, 504),
+                gateway_gave_up=status in (502, 504),
+                http_status=status,
             )
         if status == 200 and response is not None and not response.control_ok and control_condition == "offline":
             raise _TransientError("gateway temporarily off-line")
@@ -775,12 +800,12 @@ class IntacctHook(BaseHook):
         result_condition = _transient_text([e for r in response.results for e in r.errors])
         if result_condition is not None:
             # Functions refused for throttling or maintenance did not run; ones that did run replay
-            # under uniqueid, so resending the whole request is safe.
+            # under uniqueid, so resending the whole request is safe. If it persists the request
+            # fails (a rerun replays it), rather than reporting a throttle as refused records.
             raise _TransientError(
                 f"function result says {'rate limit exceeded' if result_condition == 'rate' else 'off-line'}",
                 penalty=result_condition == "rate",
                 floor=self.throttle_floor_seconds if result_condition == "rate" else 0.0,
-                response=response,
             )
         return response
 
@@ -834,12 +859,19 @@ class IntacctHook(BaseHook):
                     entity=entity,
                     is_write=unique_id,
                 )
-            except IntacctAuthError:
+            except IntacctAuthError as refused:
                 # HTTP 401 / sign-in errorno on a session request: the session, not the login, may be
                 # the problem. One renewal; a second refusal is real.
                 self._drop_session(entity, session)
                 if renewal == 0:
                     continue
+                if refused.errorno == "invalidRequest":  # not a session problem after all
+                    raise IntacctControlError(
+                        f"Intacct request {control_id}: HTTP 400 invalidRequest, also with a new session "
+                        "(check the company id and the request)",
+                        errorno="invalidRequest",
+                        http_status=400,
+                    ) from None
                 raise
             if response.auth_ok:
                 new_expiry = _parse_timeout(response.session_timeout)

@@ -20,6 +20,7 @@ from qbo_intacct.hooks._transport import RetryPolicy
 from qbo_intacct.hooks.intacct import (
     Filter,
     IntacctAuthError,
+    IntacctControlError,
     IntacctFunction,
     IntacctHook,
     IntacctValueError,
@@ -373,6 +374,29 @@ def test_transient_failures_are_retried(kind: str, hook: IntacctHook, intacct_sa
     assert hook.retries == 2
 
 
+def test_a_write_the_gateway_gave_up_on_is_not_resent_and_a_rerun_replays_it(
+    hook: IntacctHook, intacct_sandbox: Any
+) -> None:
+    """HTTP 504: the backend may still be running the write, and uniqueid only dedupes completed
+    functions, so the hook stops instead of racing it; the rerun (same keys) posts nothing new."""
+    _customers(hook)  # the session is open before the fault applies
+    intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "create", "kind": "gateway_timeout", "count": 1})
+    with pytest.raises(IntacctControlError, match="may still be processing") as caught:
+        hook.create("CUSTOMER", [_customer(1)], keys=["gave-up:1"])
+    assert caught.value.http_status == 504
+    assert hook.retries == 0
+    [rerun] = hook.create("CUSTOMER", [_customer(1)], keys=["gave-up:1"])
+    assert rerun.ok
+    assert [c["CUSTOMERID"] for c in _customers(hook)] == ["C0001"]
+    assert intacct_sandbox.counters()["records_written"] == 1
+
+
+def test_a_read_the_gateway_gave_up_on_is_simply_asked_again(hook: IntacctHook, intacct_sandbox: Any) -> None:
+    intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "query", "kind": "gateway_timeout", "count": 1})
+    assert _customers(hook) == []
+    assert hook.retries == 1
+
+
 def test_timeout_is_retried_and_the_write_posts_once(intacct_sandbox: Any) -> None:
     hook = IntacctHook(timeout=(2.0, 0.5), write_timeout=(2.0, 0.5), **FAST)
     _customers(hook)  # open the session before the slow fault applies
@@ -388,8 +412,6 @@ def test_timeout_is_retried_and_the_write_posts_once(intacct_sandbox: Any) -> No
 
 
 def test_persistent_server_errors_give_up_with_a_typed_error(hook: IntacctHook, intacct_sandbox: Any) -> None:
-    from qbo_intacct.hooks.intacct import IntacctControlError
-
     intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "query", "kind": "503"})
     with pytest.raises(IntacctControlError, match="attempts"):
         _customers(hook)
@@ -398,8 +420,6 @@ def test_persistent_server_errors_give_up_with_a_typed_error(hook: IntacctHook, 
 def test_a_write_that_fails_midway_returns_the_completed_results_and_a_rerun_completes_it(
     hook: IntacctHook, intacct_sandbox: Any
 ) -> None:
-    from qbo_intacct.hooks.intacct import IntacctControlError
-
     intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "create", "kind": "503", "skip": 1})
     records, keys = [_customer(n) for n in range(80)], [f"c:{n}" for n in range(80)]
     with pytest.raises(IntacctControlError) as err:
@@ -502,7 +522,7 @@ def test_no_secret_appears_in_any_log_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     intacct_sandbox = short_sessions
-    hook = IntacctHook(retry_policy=FAST_RETRIES)
+    hook = IntacctHook(**FAST)
     intacct_sandbox.faults({"endpoint": "xmlgw", "operation": "create", "kind": "lost_response", "count": 1})
     hook.create("CUSTOMER", [_customer(1, NAME=NASTY_NAME)], keys=["c:1"])
     session_ids = {s.session_id for s in hook._sessions.values()}

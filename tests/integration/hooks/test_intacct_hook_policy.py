@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import requests
+import urllib3
 
 from qbo_intacct.hooks._intacct_xml import ErrorDetail
 from qbo_intacct.hooks._transport import RetryPolicy
@@ -10,6 +12,7 @@ from qbo_intacct.hooks.intacct import (
     Filter,
     IntacctHook,
     _looks_like_replay,
+    _never_left,
     _same_endpoint_family,
     _transient_text,
     _TransientError,
@@ -85,3 +88,13 @@ def test_rate_limit_and_maintenance_are_read_from_the_error_text() -> None:
     assert _transient_text([rate]) == "rate"
     assert _transient_text([offline]) == "offline"
     assert _transient_text([ordinary]) is None
+
+
+def test_only_a_request_that_never_connected_counts_as_never_sent() -> None:
+    refused = urllib3.exceptions.NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
+    wrapped = urllib3.exceptions.MaxRetryError(None, "/ia/xml/xmlgw.phtml", refused)  # type: ignore[arg-type]
+    assert _never_left(requests.exceptions.ConnectTimeout())
+    assert _never_left(requests.exceptions.ConnectionError(wrapped))
+    assert not _never_left(requests.exceptions.ConnectionError("Connection reset by peer"))
+    assert not _never_left(requests.exceptions.ChunkedEncodingError())
+    assert not _never_left(requests.exceptions.ReadTimeout())
