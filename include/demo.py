@@ -29,8 +29,11 @@ from typing import Any
 from include.sandbox.connections import airflow_connections
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN = ROOT / ".run"
-AIRFLOW_HOME = ROOT / ".airflow" / "demo"
+# QBO_INTACCT_DEMO_DIR moves everything a demo writes elsewhere (the test suite runs the demo in a
+# temporary folder, so it never disturbs a `make demo` running at the same time).
+_DEMO_DIR = os.environ.get("QBO_INTACCT_DEMO_DIR")
+RUN = Path(_DEMO_DIR) if _DEMO_DIR else ROOT / ".run"
+AIRFLOW_HOME = RUN / "airflow-home" if _DEMO_DIR else ROOT / ".airflow" / "demo"
 BOOKS = RUN / "books"
 STAGING = RUN / "staging"
 LOGS = RUN / "logs"
@@ -47,6 +50,11 @@ DEMO_DAGS: list[str] = [
 ]
 # HITL steps that `airflow dags test` cannot answer; the demo approves them (see airflow-notes §2.5).
 MARK_SUCCESS_PATTERN = r"review_.*|approve_.*"
+
+
+def _shown(path: Path) -> Path:
+    """A path as the user should read it: relative to the checkout when inside it."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def _say(message: str) -> None:
@@ -162,7 +170,7 @@ def run_dag(dag_id: str, env: dict[str, str]) -> bool:
         )
     seconds = time.monotonic() - started
     ok = result.returncode == 0
-    _say(f"\n== {dag_id}: {'succeeded' if ok else 'FAILED'} in {seconds:.1f} s (log: {log_path.relative_to(ROOT)})")
+    _say(f"\n== {dag_id}: {'succeeded' if ok else 'FAILED'} in {seconds:.1f} s (log: {_shown(log_path)})")
     summary = latest_summary(dag_id)
     if summary and summary.get("text"):
         for line in summary["text"].splitlines():
@@ -181,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         by_object = manifest.get("counts", {}).get(system, {}).get("by_object", {})
         shown = ", ".join(f"{n} {obj}" for obj, n in sorted(by_object.items(), key=lambda kv: -kv[1])[:8])
         _say(f"   {label}: {shown}")
-    _say(f"   planted trouble cases: {len(manifest.get('planted', []))} (see {BOOKS.relative_to(ROOT)}/manifest.json)")
+    _say(f"   planted trouble cases: {len(manifest.get('planted', []))} (see {_shown(BOOKS)}/manifest.json)")
     _say("Starting the QuickBooks Online and Sage Intacct sandboxes on loopback ...")
     with sandboxes(BOOKS) as info:
         env = airflow_env(info)
@@ -191,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         results = {dag_id: run_dag(dag_id, env) for dag_id in dag_ids}
     failed = [d for d, ok in results.items() if not ok]
     _say(f"\nDemo finished: {len(results) - len(failed)} of {len(results)} DAGs succeeded.")
-    _say(f"The demo's copy of finance's workbook, as the DAGs left it: {DEMO_WORKBOOK.relative_to(ROOT)}")
+    _say(f"The demo's copy of finance's workbook, as the DAGs left it: {_shown(DEMO_WORKBOOK)}")
     if failed:
         _say(f"Failed: {', '.join(failed)}")
         return 1

@@ -4,6 +4,7 @@ committed files (finance's workbook above all) are exactly as before."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,11 +22,12 @@ def _digest(path: Path) -> str:
 
 @pytest.mark.dag
 @pytest.mark.timeout(600)
-def test_demo_runs_every_dag_and_leaves_the_committed_workbook_alone() -> None:
+def test_demo_runs_every_dag_and_leaves_the_committed_workbook_alone(tmp_path: Path) -> None:
     before = _digest(SHIPPED_WORKBOOK)
     result = subprocess.run(
         [sys.executable, "-m", "include.demo", "run"],
         cwd=ROOT,
+        env={**os.environ, "QBO_INTACCT_DEMO_DIR": str(tmp_path)},  # a `make demo` alongside is not disturbed
         capture_output=True,
         text=True,
         timeout=540,
@@ -39,3 +41,4 @@ def test_demo_runs_every_dag_and_leaves_the_committed_workbook_alone() -> None:
     assert "customers run" in out
     assert "held for review" in out
     assert _digest(SHIPPED_WORKBOOK) == before, "the demo wrote to finance's committed workbook"
+    assert (tmp_path / "mappings" / "qbo_intacct_mappings.xlsx").is_file()  # it worked on its copy
