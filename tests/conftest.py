@@ -13,7 +13,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,17 +105,10 @@ def _start_sandboxes(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str
 def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sandbox]]:
     proc, info = _start_sandboxes(tmp_path_factory.mktemp("sandbox"))
     conns = airflow_connections(info, state_db=tmp_path_factory.mktemp("state") / "qbo_intacct_state.db")
-    saved = {k: os.environ.get(k) for k in (f"AIRFLOW_CONN_{c.upper()}" for c in conns)}
-    for conn_id, conn in conns.items():
-        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
     try:
-        yield {name: Sandbox(name, section) for name, section in info.items()}
+        with environ({f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}):
+            yield {name: Sandbox(name, section) for name, section in info.items()}
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         proc.terminate()
         try:
             proc.wait(timeout=10)
@@ -148,6 +142,36 @@ def airflow_db() -> Path:
         env=os.environ.copy(),
     )
     return home
+
+
+@contextmanager
+def environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for a block, then put back what was there. For session- and
+    module-scoped fixtures, which cannot use ``monkeypatch``."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def load_demo_books(sandboxes: Mapping[str, Sandbox], folder: Path) -> Path:
+    """Seed the demo group's books (seed 42, the books ``make demo`` uses) into ``folder`` through the
+    seed command, and load them into both sandboxes. Returns the books folder."""
+    subprocess.run(
+        [sys.executable, "-m", "include.sandbox", "seed", "--seed", "42", "--scale", "demo", "--out", str(folder)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    sandboxes["qbo"].reset(folder / "qbo.json")
+    sandboxes["intacct"].reset(folder / "intacct.json")
+    return folder
 
 
 def airflow_cli_env(**overrides: str) -> dict[str, str]:

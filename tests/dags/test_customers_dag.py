@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Sandbox, airflow_cli_env
+from conftest import ROOT, Sandbox, airflow_cli_env, environ, load_demo_books
 
 pytestmark = pytest.mark.dag
 
@@ -80,35 +80,21 @@ class Story:
 @pytest.fixture(scope="module")
 def story(sandboxes, airflow_db, tmp_path_factory) -> Iterator[Story]:
     home = tmp_path_factory.mktemp("customers")
-    books = home / "books"
-    subprocess.run(
-        [sys.executable, "-m", "include.sandbox", "seed", "--seed", "42", "--scale", "demo", "--out", str(books)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+    load_demo_books(sandboxes, home / "books")
     story = Story(home, sandboxes)
-    story.qbo.reset(books / "qbo.json")
-    story.intacct.reset(books / "intacct.json")
     shutil.copy(DEMO_WORKBOOK, story.workbook)
     env = {
         "AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT": f"file://{story.staging}",
         "AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK": str(story.workbook),
         "AIRFLOW_CONN_QBO_INTACCT_STATE": json.dumps({"conn_type": "sqlite", "host": str(story.state_db)}),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield story
-    finally:
-        from qbo_intacct.ledger.db import dispose_engines
+    with environ(env):
+        try:
+            yield story
+        finally:
+            from qbo_intacct.ledger.db import dispose_engines
 
-        dispose_engines()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+            dispose_engines()
 
 
 def _ledger() -> Any:

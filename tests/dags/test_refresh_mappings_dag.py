@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, environ, load_demo_books
 
 pytestmark = pytest.mark.dag
 
@@ -23,15 +20,7 @@ NEW_ACCOUNT = "Consulting Fees Received"
 @pytest.fixture(scope="module")
 def refreshed(sandboxes, airflow_db, tmp_path_factory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("refresh")
-    books = home / "books"
-    subprocess.run(
-        [sys.executable, "-m", "include.sandbox", "seed", "--seed", "42", "--scale", "demo", "--out", str(books)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    sandboxes["qbo"].reset(books / "qbo.json")
-    sandboxes["intacct"].reset(books / "intacct.json")
+    load_demo_books(sandboxes, home / "books")
     workbook = home / "mappings.xlsx"
     shutil.copy(DEMO_WORKBOOK, workbook)
     env = {
@@ -39,9 +28,7 @@ def refreshed(sandboxes, airflow_db, tmp_path_factory) -> Iterator[dict[str, Any
         "AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK": str(workbook),
         "AIRFLOW_CONN_QBO_INTACCT_STATE": json.dumps({"conn_type": "sqlite", "host": str(home / "state.db")}),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environ(env):
         from airflow.dag_processing.dagbag import DagBag
 
         from qbo_intacct.hooks.quickbooks import QuickBooksHook
@@ -58,12 +45,6 @@ def refreshed(sandboxes, airflow_db, tmp_path_factory) -> Iterator[dict[str, Any
             (home / "staging" / "summaries" / "qbo_intacct_refresh_mappings" / "latest.json").read_text()
         )
         yield {"state": str(dagrun.state), "workbook": workbook, "before": before, "summary": summary}
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _rows(path: Path, sheet: str) -> list[tuple[Any, ...]]:

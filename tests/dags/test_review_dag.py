@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, environ
 
 from qbo_intacct.flows.review_queue import ReviewAnswerError, apply_answer, open_items_markdown
 from qbo_intacct.ledger.db import engine_for_url
@@ -66,16 +65,8 @@ def review_env(tmp_path: Path, ledger: Ledger) -> Iterator[Path]:
         "AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT": f"file://{tmp_path / 'staging'}",
         "AIRFLOW_CONN_QBO_INTACCT_STATE": json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "state.db")}),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environ(env):
         yield tmp_path
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.mark.dag
