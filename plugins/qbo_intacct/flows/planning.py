@@ -340,26 +340,7 @@ def plan_sync(
                 )
             )
         elif policy.direction.allows(Side.TARGET):
-            hashes = group_hashes(source_row, policy.field_groups)
-            diffs = tuple(
-                FieldDiff(f, g, None, source_row.get(f))
-                for g, fields in policy.field_groups.items()
-                for f in fields
-                if not values_equal(source_row.get(f), None)
-            )
-            actions.append(
-                PlannedAction(
-                    Action.CREATE,
-                    sid,
-                    None,
-                    write_to=Side.TARGET,
-                    groups=tuple(policy.field_groups),
-                    diffs=diffs,
-                    link=True,
-                    source_hashes=hashes,
-                    target_hashes=hashes,
-                )
-            )
+            actions.append(_create(source_row, policy, sid, None, write_to=Side.TARGET))
         else:
             actions.append(PlannedAction(Action.SKIP, sid, None, reason="one_way_direction"))
 
@@ -368,24 +349,30 @@ def plan_sync(
         for tid, target_row in targets.items():
             if tid in touched_targets or tid in linked_targets:
                 continue
-            hashes = group_hashes(target_row, policy.field_groups)
-            diffs = tuple(
-                FieldDiff(f, g, None, target_row.get(f))
-                for g, fields in policy.field_groups.items()
-                for f in fields
-                if not values_equal(target_row.get(f), None)
-            )
-            actions.append(
-                PlannedAction(
-                    Action.CREATE,
-                    None,
-                    tid,
-                    write_to=Side.SOURCE,
-                    groups=tuple(policy.field_groups),
-                    diffs=diffs,
-                    link=True,
-                    source_hashes=hashes,
-                    target_hashes=hashes,
-                )
-            )
+            actions.append(_create(target_row, policy, None, tid, write_to=Side.SOURCE))
     return Plan(actions)
+
+
+def _create(
+    row: Mapping[str, Any], policy: SyncPolicy, source_id: str | None, target_id: str | None, *, write_to: Side
+) -> PlannedAction:
+    """Create ``row`` on the other side with every field group: the diff lists each field that gets a
+    value, and both sides' hashes are the row's, since after the write they hold the same values."""
+    hashes = group_hashes(row, policy.field_groups)
+    diffs = tuple(
+        FieldDiff(f, g, None, row.get(f))
+        for g, fields in policy.field_groups.items()
+        for f in fields
+        if not values_equal(row.get(f), None)
+    )
+    return PlannedAction(
+        Action.CREATE,
+        source_id,
+        target_id,
+        write_to=write_to,
+        groups=tuple(policy.field_groups),
+        diffs=diffs,
+        link=True,
+        source_hashes=hashes,
+        target_hashes=hashes,
+    )
