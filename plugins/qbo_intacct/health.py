@@ -29,13 +29,15 @@ class CheckResult:
 
 def check_quickbooks(conn_id: str = "quickbooks_default") -> CheckResult:
     """Authenticate (token refresh), then read CompanyInfo and Preferences."""
-    from qbo_intacct.hooks.quickbooks import QuickBooksHook
+    from qbo_intacct.hooks.quickbooks import QuickBooksError, QuickBooksHook
 
     hook = QuickBooksHook(quickbooks_conn_id=conn_id)
-    ok, message = hook.test_connection()
-    if not ok:
-        raise HealthCheckError(f"QuickBooks connection '{conn_id}': {message}")
-    info = hook.company_info()
+    try:
+        info = hook.company_info()  # signs in first: the same call the connection test makes
+    except QuickBooksError as exc:
+        raise HealthCheckError(f"QuickBooks connection '{conn_id}': {exc}") from None
+    except Exception as exc:  # a broken connection (missing field, bad URL): say which and why
+        raise HealthCheckError(f"QuickBooks connection '{conn_id}': {type(exc).__name__}: {exc}") from None
     prefs = hook.preferences()
     currency = prefs.get("CurrencyPrefs", {})
     accounting = prefs.get("AccountingInfoPrefs", {})
