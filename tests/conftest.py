@@ -104,7 +104,9 @@ def _start_sandboxes(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str
 @pytest.fixture(scope="session")
 def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sandbox]]:
     proc, info = _start_sandboxes(tmp_path_factory.mktemp("sandbox"))
-    conns = airflow_connections(info, state_db=tmp_path_factory.mktemp("state") / "qbo_intacct_state.db")
+    conns = airflow_connections(
+        _with_own_refresh_token(info), state_db=tmp_path_factory.mktemp("state") / "qbo_intacct_state.db"
+    )
     try:
         with environ({f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}):
             yield {name: Sandbox(name, section) for name, section in info.items()}
@@ -114,6 +116,28 @@ def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sa
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _with_own_refresh_token(info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` with a refresh token the sandbox's authorize route just issued for the default realm.
+
+    Every token store spends its own chain, as a deployment's single store does. Two stores that
+    start from one refresh token fork its chain: once one of them rotates it, the other's token is
+    refused (``invalid_grant``) after the sandbox's grace, so tests would depend on their timing."""
+    qbo = dict(info["qbo"])
+    realm_id = next(iter(qbo["realms"]))
+    r = requests.post(f"{qbo['admin_url']}/qbo/authorize", json={"realm_id": realm_id}, timeout=30)
+    r.raise_for_status()
+    qbo["realms"] = {**qbo["realms"], realm_id: {**qbo["realms"][realm_id], "refresh_token": r.json()["refresh_token"]}}
+    return {**info, "qbo": qbo}
+
+
+def private_token_store(sandboxes: Mapping[str, Sandbox], state_db: Path) -> dict[str, str]:
+    """Environment for a test with a token store (and ledger) of its own at ``state_db``: that
+    connection plus a QuickBooks connection whose refresh token starts a chain of its own."""
+    info = _with_own_refresh_token({"qbo": sandboxes["qbo"].info})
+    conns = airflow_connections(info, state_db=state_db)
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}
 
 
 @pytest.fixture

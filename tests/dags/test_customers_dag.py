@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Sandbox, airflow_cli_env, environ, load_demo_books
+from conftest import ROOT, Sandbox, airflow_cli_env, environ, load_demo_books, private_token_store
 
 pytestmark = pytest.mark.dag
 
@@ -86,7 +86,7 @@ def story(sandboxes, airflow_db, tmp_path_factory) -> Iterator[Story]:
     env = {
         "AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT": f"file://{story.staging}",
         "AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK": str(story.workbook),
-        "AIRFLOW_CONN_QBO_INTACCT_STATE": json.dumps({"conn_type": "sqlite", "host": str(story.state_db)}),
+        **private_token_store(sandboxes, story.state_db),
     }
     with environ(env):
         try:
@@ -467,7 +467,7 @@ def test_broken_workbook_fails_naming_sheet_row_and_column_and_writes_nothing(
     env = airflow_cli_env(
         AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT=f"file://{tmp_path / 'staging'}",
         AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK=str(workbook),
-        AIRFLOW_CONN_QBO_INTACCT_STATE=json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "state.db")}),
+        **private_token_store({"qbo": story.qbo}, tmp_path / "state.db"),
     )
     result = subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), "dags", "test", "qbo_intacct_customers"],

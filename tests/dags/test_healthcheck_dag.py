@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, airflow_cli_env
+from conftest import ROOT, Sandbox, airflow_cli_env, private_token_store
 
 pytestmark = pytest.mark.dag
 
@@ -22,13 +22,15 @@ def mapping_workbook(tmp_path: Path) -> Path:
     return build_template(tmp_path / "mappings.xlsx")
 
 
-def _run_healthcheck(tmp_path: Path, workbook: Path, **conn_overrides: dict[str, Any]) -> tuple[int, str, Path]:
+def _run_healthcheck(
+    sandboxes: dict[str, Sandbox], tmp_path: Path, workbook: Path, **conn_overrides: dict[str, Any]
+) -> tuple[int, str, Path]:
     staging = tmp_path / "staging"
     env = airflow_cli_env(
         AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT=f"file://{staging}",
         AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK=str(workbook),
         # a private token store, so a wrong client secret cannot be hidden by a cached access token
-        AIRFLOW_CONN_QBO_INTACCT_STATE=json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "state.db")}),
+        **private_token_store(sandboxes, tmp_path / "state.db"),
     )
     for conn_id, conn in conn_overrides.items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
@@ -58,7 +60,7 @@ def _secrets(*conns: dict[str, Any]) -> list[str]:
 
 
 def test_healthcheck_succeeds_and_writes_its_summary(sandboxes, airflow_db, tmp_path, mapping_workbook) -> None:
-    code, output, staging = _run_healthcheck(tmp_path, mapping_workbook)
+    code, output, staging = _run_healthcheck(sandboxes, tmp_path, mapping_workbook)
     assert code == 0, output[-3000:]
     summary = json.loads((staging / "summaries" / "qbo_intacct_healthcheck" / "latest.json").read_text())
     text = summary["text"]
@@ -74,7 +76,7 @@ def test_wrong_quickbooks_secret_fails_naming_connection_without_printing_it(
 ) -> None:
     wrong = _conn("quickbooks_default")
     wrong["password"] = "not-the-client-secret-0000"
-    code, output, _ = _run_healthcheck(tmp_path, mapping_workbook, quickbooks_default=wrong)
+    code, output, _ = _run_healthcheck(sandboxes, tmp_path, mapping_workbook, quickbooks_default=wrong)
     assert code != 0
     assert "QuickBooks connection 'quickbooks_default'" in output
     assert "invalid_client" in output or "client" in output.lower()
@@ -87,7 +89,7 @@ def test_wrong_intacct_password_fails_naming_connection_without_printing_it(
 ) -> None:
     wrong = _conn("intacct_default")
     wrong["password"] = "not-the-user-password-0000"
-    code, output, _ = _run_healthcheck(tmp_path, mapping_workbook, intacct_default=wrong)
+    code, output, _ = _run_healthcheck(sandboxes, tmp_path, mapping_workbook, intacct_default=wrong)
     assert code != 0
     assert "Intacct connection 'intacct_default'" in output
     assert "Sign-in information is incorrect" in output or "password" in output.lower()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, environ, load_demo_books
+from conftest import ROOT, environ, load_demo_books, private_token_store
 
 pytestmark = pytest.mark.dag
 
@@ -26,7 +26,7 @@ def refreshed(sandboxes, airflow_db, tmp_path_factory) -> Iterator[dict[str, Any
     env = {
         "AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT": f"file://{home / 'staging'}",
         "AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK": str(workbook),
-        "AIRFLOW_CONN_QBO_INTACCT_STATE": json.dumps({"conn_type": "sqlite", "host": str(home / "state.db")}),
+        **private_token_store(sandboxes, home / "state.db"),
     }
     with environ(env):
         from airflow.dag_processing.dagbag import DagBag
