@@ -34,6 +34,7 @@ SCHEDULE = None if _schedule.strip().lower() in ("", "none") else _schedule
 
 @dag(
     dag_id="qbo_intacct_refresh_mappings",
+    description="Refresh the mapping workbook's dropdown lists from both systems; add rows for unmapped values",
     schedule=SCHEDULE,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -81,12 +82,17 @@ def qbo_intacct_refresh_mappings() -> None:
     def report(result: dict) -> str:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from qbo_intacct.mappings.loader import inspect_workbook, mapping_workbook_path
+        from qbo_intacct.mappings.loader import (
+            WAITING_FOR_TARGET,
+            inspect_workbook,
+            mapping_workbook_path,
+            waiting_for_target,
+        )
         from qbo_intacct.mappings.validate import MappingWorkbookError, Severity
         from qbo_intacct.summaries import write_summary
 
         context = get_current_context()
-        _, problems = inspect_workbook(mapping_workbook_path())
+        mappings, problems = inspect_workbook(mapping_workbook_path())
         errors = [p for p in problems if p.severity is Severity.ERROR]
         sizes = ", ".join(f"{name} {n}" for name, n in sorted(result["list_sizes"].items()))
         lines = [f"Mapping workbook {result['workbook']} refreshed.", f"  lists: {sizes}"]
@@ -95,7 +101,10 @@ def qbo_intacct_refresh_mappings() -> None:
                 shown = ", ".join(values[:5]) + (", ..." if len(values) > 5 else "")
                 lines.append(f"  new rows to fill in on {table}: {len(values)} ({shown})")
         else:
-            lines.append("  every active QuickBooks value already has a row")
+            lines.append("  new rows to fill in: none (every active QuickBooks value already has a row)")
+        if mappings is not None:
+            # The same count and words as the health check: rows listed with no target filled in yet.
+            lines.append(f"  {WAITING_FOR_TARGET}: {waiting_for_target(mappings)}")
         lines.append(f"  workbook check: {len(errors)} problem(s)" + ("; see the log" if errors else ""))
         text = "\n".join(lines)
         print(text)

@@ -288,6 +288,8 @@ class MappingWorkbook:
     warnings: tuple[MappingProblem, ...] = field(default=(), compare=False)
     # Table -> source values listed without a target yet (appended by the refresh, not filled in).
     unmapped: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    # Table -> source value -> Excel row of those rows (so a review item can say "row 12").
+    unmapped_rows: Mapping[str, Mapping[str, int]] = field(default_factory=dict, compare=False)
 
     @staticmethod
     def _by_entity(rows: tuple[Any, ...], key_attr: str, key: str, entity: str | None) -> Any | None:
@@ -434,7 +436,8 @@ def inspect_workbook(
     }
     warnings = tuple(p for p in problems if p.severity is Severity.WARNING)
     for warning in warnings:
-        log.info("mapping workbook: %s", warning)
+        # Every task loads the workbook; the run says the gaps once (report_gaps, in its first task).
+        log.debug("mapping workbook: %s", warning)
     return (
         MappingWorkbook(
             path=str(path),
@@ -450,9 +453,40 @@ def inspect_workbook(
             record_links=typed["RecordLinks"],
             warnings=warnings,
             unmapped={k: v for k, v in unmapped.items() if v},
+            unmapped_rows={
+                name: {
+                    r.get(t.spec.columns[0].header): r.excel_row for r in t.rows if is_unmapped_placeholder(t.spec, r)
+                }
+                for name, t in tables.items()
+                if unmapped.get(name)
+            },
         ),
         problems,
     )
+
+
+#: One wording for the health check, the refresh summary and the run logs.
+WAITING_FOR_TARGET = "values waiting for a target"
+
+
+def waiting_for_target(mappings: MappingWorkbook) -> int:
+    """Rows listed on a mapping sheet whose target finance has not filled in yet (one count everywhere)."""
+    return sum(len(values) for values in mappings.unmapped.values())
+
+
+def report_gaps(mappings: MappingWorkbook, logger: logging.Logger | None = None) -> list[str]:
+    """Log, once per run, each value the workbook lists without a target yet (and other warnings).
+
+    Returns the lines. A flow calls it in its first task; later tasks load the workbook quietly.
+    """
+    lines = [str(w) for w in mappings.warnings]
+    target = logger or log
+    if lines:
+        target.info("mapping workbook %s: %s: %d (records that need them are held for review):",
+                    Path(mappings.path).name, WAITING_FOR_TARGET, waiting_for_target(mappings))  # fmt: skip
+        for line in lines:
+            target.info("  %s", line)
+    return lines
 
 
 def load_mappings(
