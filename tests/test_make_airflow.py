@@ -12,6 +12,7 @@ when a test fails, so a failure never leaves servers behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -191,16 +192,12 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUI]:
         ui.remember_processes()
         if proc.poll() is None:  # a test failed before the stop test: stop it the same way
             os.kill(proc.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                pass
         for pid in ui.seen | {proc.pid}:  # whatever is still there after a failure: gone
             if _alive(pid):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def test_make_airflow_serves_the_ui_from_a_fresh_shell(ui: AirflowUI) -> None:
@@ -220,7 +217,8 @@ def test_review_items_answered_through_the_rest_api_are_applied_by_the_next_flow
 
     # The customers run's logs: held customers named, no Great Expectations internals.
     validate_log = ui.task_log("qbo_intacct_customers", first, "validate")
-    assert "great_expectations" not in validate_log and "Calculating Metrics" not in validate_log
+    assert "great_expectations" not in validate_log
+    assert "Calculating Metrics" not in validate_log
     assert "Loading 'datasources'" not in validate_log
     record_log = ui.task_log("qbo_intacct_customers", first, "record")
     for item in held:
@@ -240,7 +238,8 @@ def test_review_items_answered_through_the_rest_api_are_applied_by_the_next_flow
         item = next(i for i in held if f"review item {i.id}," in detail["body"])
         by_item[item.id] = (map_index, detail)
         assert item.context["record"]["name"] in detail["subject"]  # named, not an id
-        assert "Decide later" in detail["options"] and detail["defaults"] == ["Decide later"]
+        assert "Decide later" in detail["options"]
+        assert detail["defaults"] == ["Decide later"]
 
     duplicates = [i for i in held if i.reason_code == "duplicate_in_source"]
     create, ignore = duplicates[0], duplicates[1]
@@ -271,7 +270,8 @@ def test_review_items_answered_through_the_rest_api_are_applied_by_the_next_flow
     assert applied[create.id].applied_run_id == second
     assert applied[ignore.id].applied_run_id == second
     linked = {link.source_id: link for link in ledger.links("customers")}
-    assert create.record_id in linked and linked[create.record_id].run_id == second  # created in Intacct
+    assert create.record_id in linked
+    assert linked[create.record_id].run_id == second
     assert ignore.record_id not in linked  # ignored: nothing created
     summary = json.loads((ui.demo_dir / "staging" / "summaries" / "qbo_intacct_customers" / "latest.json").read_text())
     assert summary["run_id"] == second

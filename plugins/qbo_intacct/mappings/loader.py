@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -23,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.workbook.workbook import Workbook
 
@@ -248,6 +250,97 @@ def read_raw_tables(wb: Workbook) -> dict[str, RawTable]:
     return found
 
 
+# What makes a file unusable before any sheet can be read, and what finance should do about it.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a compound file: an encrypted .xlsx or an old .xls
+_DAMAGED = (
+    "the file cannot be opened as an Excel workbook ({detail}); it may be damaged or only partly copied. "
+    "Open it in Excel: if Excel repairs it, save it again as Excel Workbook (.xlsx); otherwise restore the last "
+    "good copy"
+)
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a readable .xlsx (empty, CSV text, encrypted, old .xls), or ``None``.
+
+    openpyxl reports all of these as a bare ``zipfile.BadZipFile``; finance needs to know which
+    one it is and what to do.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        return (
+            "the file is empty (0 bytes), as when a save or a copy did not finish. Restore the last good copy "
+            "of the workbook (your file server or OneDrive/SharePoint version history keeps one)"
+        )
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    if head.startswith(_ZIP_MAGIC):
+        return None
+    if head.startswith(_OLE_MAGIC):
+        if "EncryptionInfo".encode("utf-16-le") in head or "EncryptedPackage".encode("utf-16-le") in head:
+            return (
+                "the workbook is protected with a password to open (encrypted), and the sync cannot read it. "
+                "In Excel: File > Info > Protect Workbook > Encrypt with Password, clear the password and save. "
+                "(To stop edits, protect sheets instead: that does not encrypt the file)"
+            )
+        return (
+            "the file is in the old Excel 97-2003 format (.xls). Open it in Excel and save it as Excel Workbook (.xlsx)"
+        )
+    sample = head[:4096]
+    if b"\x00" not in sample:
+        first_line = sample.decode("utf-8", errors="replace").splitlines()[0] if sample.strip() else ""
+        if any(sep in first_line for sep in (",", ";", "\t")):
+            return (
+                "the file is CSV text, not an Excel workbook (it was probably exported or saved as CSV and renamed "
+                "to .xlsx), so every sheet but one and all tables are lost. Restore the last .xlsx copy, or open "
+                "the original workbook in Excel and save it as Excel Workbook (.xlsx)"
+            )
+        return "the file is text, not an Excel workbook. Restore the last good .xlsx copy of the workbook"
+    return _DAMAGED.format(detail="not an .xlsx file")
+
+
+def formula_problems(path: Path, values: Workbook) -> list[MappingProblem]:
+    """Formula cells in the mapping tables that have no calculated value saved with them.
+
+    Excel and LibreOffice save each formula's result next to it; a file written by a program that
+    does not calculate (a script, some exports) saves none, and the cell would read as blank: a
+    mapping silently missing. Such a workbook is refused with the cell named. A formula *with* a
+    saved result is read as that result.
+    """
+    formulas = load_workbook(path, read_only=True, data_only=False)
+    problems: list[MappingProblem] = []
+    try:
+        for spec in TABLES:
+            located = _find_table(values, spec.table)
+            if located is None:
+                continue
+            sheet, ref = located
+            min_col, min_row, max_col, max_row = range_boundaries(ref)
+            headers = {
+                c: cell_text(values[sheet].cell(row=min_row, column=c).value) for c in range(min_col, max_col + 1)
+            }
+            rows = formulas[sheet].iter_rows(
+                min_row=min_row + 1, max_row=max_row, min_col=min_col, max_col=max_col, values_only=True
+            )
+            for r, row in enumerate(rows, start=min_row + 1):
+                for c, value in enumerate(row, start=min_col):
+                    if isinstance(value, str) and value.startswith("=") and values[sheet].cell(r, c).value is None:
+                        problems.append(
+                            MappingProblem(
+                                sheet,
+                                r,
+                                headers.get(c),
+                                f"the formula {value} has no calculated value saved with it (the file was last "
+                                "saved by a program that does not calculate formulas), so the sync would read it "
+                                "as blank. Open the workbook in Excel and save it, or type the value instead",
+                                cell=f"{get_column_letter(c)}{r}",
+                            )
+                        )
+    finally:
+        formulas.close()
+    return problems
+
+
 def _typed_row(spec: TableSpec, row: RawRow) -> Any:
     cls = ROW_TYPES[spec.table]
     names = {f.name for f in fields(cls)}
@@ -420,9 +513,18 @@ def inspect_workbook(
     """
     path = Path(path)
     if not path.exists():
-        return None, [MappingProblem(path.name, None, None, f"the mapping workbook {path} does not exist")]
-    wb = load_workbook(path, data_only=True)
+        return None, [MappingProblem("", None, None, f"the mapping workbook {path} does not exist")]
+    unusable = file_problem(path)
+    if unusable is not None:
+        return None, [MappingProblem("", None, None, unusable)]
+    try:
+        wb = load_workbook(path, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as exc:
+        return None, [MappingProblem("", None, None, _DAMAGED.format(detail=f"{type(exc).__name__}: {exc}"))]
     tables = read_raw_tables(wb)
+    uncalculated = formula_problems(path, wb)
+    if uncalculated:
+        return None, uncalculated
     problems = check_workbook(tables, _list_status(wb, qbo_lists, intacct_lists))
     if any(p.severity is Severity.ERROR for p in problems):
         return None, problems
