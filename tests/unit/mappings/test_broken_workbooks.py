@@ -33,14 +33,16 @@ def test_an_empty_file_is_refused_with_what_to_do(tmp_path: Path) -> None:
     path.write_bytes(b"")
     message = _refused(path)
     assert str(path) in message
-    assert "empty (0 bytes)" in message and "Restore the last good copy" in message
+    assert "empty (0 bytes)" in message
+    assert "Restore the last good copy" in message
 
 
 def test_a_csv_saved_as_xlsx_is_refused_as_csv(tmp_path: Path) -> None:
     path = tmp_path / "mappings.xlsx"
     path.write_text("QuickBooks Account,Entity,Intacct GL Account\nSales,,40000\n")
     message = _refused(path)
-    assert "CSV text, not an Excel workbook" in message and "save it as Excel Workbook (.xlsx)" in message
+    assert "CSV text, not an Excel workbook" in message
+    assert "save it as Excel Workbook (.xlsx)" in message
 
 
 def _compound_file(stream_names: list[str]) -> bytes:
@@ -66,7 +68,8 @@ def test_an_encrypted_workbook_is_refused_with_how_to_remove_the_password(tmp_pa
     path = tmp_path / "mappings.xlsx"
     path.write_bytes(_compound_file(["EncryptionInfo", "EncryptedPackage"]))
     message = _refused(path)
-    assert "password to open (encrypted)" in message and "Encrypt with Password" in message
+    assert "password to open (encrypted)" in message
+    assert "Encrypt with Password" in message
     assert "BadZipFile" not in message
 
 
@@ -80,7 +83,8 @@ def test_a_damaged_zip_names_the_file_and_what_to_do(tmp_path: Path) -> None:
     path = _good(tmp_path / "mappings.xlsx")
     path.write_bytes(path.read_bytes()[:2000])  # a copy that stopped half-way
     message = _refused(path)
-    assert "cannot be opened as an Excel workbook" in message and "restore the last good copy" in message
+    assert "cannot be opened as an Excel workbook" in message
+    assert "restore the last good copy" in message
 
 
 def test_a_formula_without_a_calculated_value_is_refused_naming_the_cell(tmp_path: Path) -> None:
@@ -94,7 +98,8 @@ def test_a_formula_without_a_calculated_value_is_refused_naming_the_cell(tmp_pat
     assert mappings is None
     (problem,) = problems
     assert (problem.sheet, problem.row, problem.column) == ("Accounts", 2, "Intacct GL Account")
-    assert "has no calculated value" in str(problem) and "Open the workbook in Excel and save it" in str(problem)
+    assert "has no calculated value" in str(problem)
+    assert "Open the workbook in Excel and save it" in str(problem)
 
 
 def test_a_good_workbook_still_loads(tmp_path: Path) -> None:
