@@ -290,7 +290,8 @@ def test_sigterm_stops_make_airflow_and_everything_it_started(ui: AirflowUI) -> 
     ui.proc.send_signal(signal.SIGTERM)  # to make alone, as `kill <pid>` or a service manager does
     ui.proc.wait(timeout=180)
 
-    assert ui.proc.returncode == 0, ui.output.read_text()[-2000:]
+    # make passes SIGTERM on to its recipe, waits for it, then ends itself by the same signal.
+    assert ui.proc.returncode in (0, -signal.SIGTERM), ui.output.read_text()[-2000:]
     assert "Airflow stopped." in ui.output.read_text()
     left = _wait("every process to exit", lambda: not [p for p in ui.seen if _alive(p)] or None, 60, every=1)
     assert left is True

@@ -341,6 +341,28 @@ def formula_problems(path: Path, values: Workbook) -> list[MappingProblem]:
     return problems
 
 
+def accept_code_and_name(tables: Mapping[str, RawTable], lists: Mapping[str, ListStatus]) -> None:
+    """Read ``40000 - Software Revenue`` (what a coded list's dropdown offers) as the code ``40000``.
+
+    Only in target columns of coded lists, and only when the part before `` - `` is a value of the
+    list, so a code that itself contains `` - `` is never cut.
+    """
+    from qbo_intacct.mappings.workbook import CODE_NAME_SEPARATOR, CODED_LISTS
+
+    for table in tables.values():
+        coded = [c for c in table.spec.columns if c.list_name in CODED_LISTS and not c.source]
+        for col in coded:
+            known = lists.get(col.list_name or "")
+            if known is None:
+                continue
+            for row in table.rows:
+                text = row.values.get(col.header, "")
+                if text and text not in known.values and CODE_NAME_SEPARATOR in text:
+                    code = text.split(CODE_NAME_SEPARATOR, 1)[0].strip()
+                    if code in known.values:
+                        row.values[col.header] = code
+
+
 def _typed_row(spec: TableSpec, row: RawRow) -> Any:
     cls = ROW_TYPES[spec.table]
     names = {f.name for f in fields(cls)}
@@ -525,7 +547,9 @@ def inspect_workbook(
     uncalculated = formula_problems(path, wb)
     if uncalculated:
         return None, uncalculated
-    problems = check_workbook(tables, _list_status(wb, qbo_lists, intacct_lists))
+    lists = _list_status(wb, qbo_lists, intacct_lists)
+    accept_code_and_name(tables, lists)
+    problems = check_workbook(tables, lists)
     if any(p.severity is Severity.ERROR for p in problems):
         return None, problems
     typed = {
