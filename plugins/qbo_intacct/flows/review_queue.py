@@ -175,3 +175,32 @@ def apply_answers(
     if problems:
         raise ReviewAnswerError("; ".join(problems) + (" (recorded: " + " | ".join(lines) + ")" if lines else ""))
     return lines
+
+
+#: The single-form answers of earlier versions (one item number per run), still accepted by :func:`apply_answer`.
+DECISIONS = {"Link": "link", "Create new": "create", "Ignore": "ignore"}
+
+
+def apply_answer(ledger: Ledger, answer: Mapping[str, Any] | None) -> str:
+    """Record one answer naming its item (``params_input.review_item``) and, for Link, ``target_id``.
+
+    Kept for callers (tests, scripts) that decide one item by number; the review DAG uses
+    :func:`apply_answers` with one form per item.
+    """
+    if not answer or not answer.get("chosen_options"):
+        return "No answer was given; nothing changed."
+    choice = str(answer["chosen_options"][0])
+    decision = DECISIONS.get(choice)
+    if decision is None:
+        raise ReviewAnswerError(f"unknown decision {choice!r}; choose one of {', '.join(DECISIONS)}")
+    params = answer.get("params_input") or {}
+    try:
+        item_id = int(params.get("review_item"))
+    except (TypeError, ValueError):
+        raise ReviewAnswerError("enter the review item number from the list") from None
+    target = str(params.get("target_id") or "").strip() or None
+    if decision == "link" and not target:
+        raise ReviewAnswerError(f"item {item_id}: Link needs the id of the record in the other system")
+    choices = [{"item_id": item_id, "decisions": {choice: [decision, target if decision == "link" else None]}}]
+    (line,) = apply_answers(ledger, choices, [answer])
+    return line
