@@ -158,3 +158,22 @@ def test_review_dag_runs_with_the_decision_step_marked_and_leaves_items_open(
     dagrun = dag.test(mark_success_pattern="review_.*")
     assert str(dagrun.state) == "success"
     assert {i.status for i in ledger.review_items("customers")} == {ReviewStatus.OPEN}
+
+
+def test_the_workbook_review_sheet_lists_items_in_the_same_words(ledger: Ledger, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from qbo_intacct.flows.review_queue import review_rows
+    from qbo_intacct.mappings.refresh import refresh_review_sheet
+    from qbo_intacct.mappings.workbook import REVIEW_SHEET, build_template
+
+    path = build_template(tmp_path / "mappings.xlsx")
+    assert refresh_review_sheet(path, review_rows(ledger)) == 3
+    ws = load_workbook(path)[REVIEW_SHEET]
+    rows = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
+    duplicate = next(r for r in rows if r[3] == "31")
+    item = ledger.review_items("customers")[0]
+    assert duplicate[4] == 'QuickBooks customer 31 "Linden Travel Corporation"'
+    assert duplicate[5] == item.context["reason"]
+    assert duplicate[6] == item.context["fix"]
+    assert f"{duplicate[4]}: {duplicate[5]} Fix: {duplicate[6]}" in item_line(item)  # as in the run summary

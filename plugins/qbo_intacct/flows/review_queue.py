@@ -127,6 +127,28 @@ def review_forms(ledger: Ledger, limit: int = MAX_FORMS) -> dict[str, list[dict[
     return {"forms": forms, "choices": choices}
 
 
+def review_rows(ledger: Ledger) -> list[dict[str, Any]]:
+    """The open items as rows of the workbook's *Held for Review* sheet (same words as the forms)."""
+    rows = []
+    for item in open_items(ledger):
+        context = _context(item)
+        noun = context["noun"]
+        rows.append(
+            {
+                "Item": item.id,
+                "Flow": item.flow,
+                "System": SYSTEM_NAMES.get(item.record_system, item.record_system),
+                "Record Id": item.record_id,
+                "Record": card_label(context["record"], noun),
+                "Why it is held": context["reason"],
+                "Where to fix it": context["fix"],
+                "Candidates": "; ".join(card_label(c, noun) for c in context["candidates"]) or None,
+                "Held since": item.opened_at.date().isoformat() if item.opened_at else None,
+            }
+        )
+    return rows
+
+
 def open_items_text(ledger: Ledger, limit: int = MAX_FORMS) -> str:
     """The open items, one line each (for the task log)."""
     items = open_items(ledger)

@@ -134,6 +134,7 @@ class ReviewRecord:
     applied_run_id: str | None
     context: Mapping[str, Any] = field(default_factory=dict)
     resolution_note: str | None = None
+    opened_at: dt.datetime | None = None
 
     @classmethod
     def from_row(cls, row: ReviewItem) -> ReviewRecord:
@@ -155,6 +156,7 @@ class ReviewRecord:
             applied_run_id=row.applied_run_id,
             context=json.loads(row.context) if row.context else {},
             resolution_note=row.resolution_note,
+            opened_at=row.opened_at,
         )
 
 

@@ -200,3 +200,14 @@ def refresh_workbook(path: Path | str, qbo_lists: ListsInput | None, intacct_lis
                 appended[spec.table] = added
     save_atomically(wb, path)
     return RefreshReport(sizes, appended)
+
+
+def refresh_review_sheet(path: Path | str, rows: Iterable[Mapping[str, object]]) -> int:
+    """Rewrite the workbook's *Held for Review* sheet (see :func:`write_review_sheet`); returns the count."""
+    from qbo_intacct.mappings.workbook import write_review_sheet
+
+    path = Path(path)
+    wb = load_workbook(path)
+    count = write_review_sheet(wb, rows)
+    save_atomically(wb, path)
+    return count

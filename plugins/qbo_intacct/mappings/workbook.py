@@ -405,8 +405,9 @@ def _write_instructions(wb: Workbook) -> None:
         ),
         ("4. Entity blank means every entity; a row with an entity overrides it for that entity.", False),
         (
-            "5. Record Links: a decision per record for items the sync held for review (Link / Create new / "
-            "Ignore). You can also answer them in Airflow (the qbo_intacct_review DAG).",
+            "5. Held for Review lists every record the sync holds, why, and where to fix it (rewritten by each "
+            "refresh). Record Links: your decision per held record (Link / Create new / Ignore; Source System "
+            "and Source Id as listed). You can also answer them in Airflow (the qbo_intacct_review DAG).",
             False,
         ),
         ("Sheets", True),
@@ -489,11 +490,52 @@ def build_template(out: Path) -> Path:
     return build_workbook(out)
 
 
+REVIEW_SHEET = "Held for Review"
+REVIEW_HEADERS: tuple[tuple[str, int], ...] = (
+    ("Item", 7),
+    ("Flow", 12),
+    ("System", 12),
+    ("Record Id", 12),
+    ("Record", 34),
+    ("Why it is held", 60),
+    ("Where to fix it", 60),
+    ("Candidates", 40),
+    ("Held since", 12),
+)
+
+
+def write_review_sheet(wb: Workbook, rows: Iterable[Mapping[str, object]]) -> int:
+    """(Re)write the read-only *Held for Review* sheet: one row per open review item, in the words
+    of the run summary and the review forms. Finance decides on *Record Links* (Source System and
+    Source Id as listed here) or in the ``qbo_intacct_review`` DAG; this sheet is rewritten each time."""
+    if REVIEW_SHEET in wb.sheetnames:
+        ws = wb[REVIEW_SHEET]
+        ws.delete_rows(1, ws.max_row)
+    else:
+        ws = wb.create_sheet(REVIEW_SHEET, index=1)
+    for col, (header, width) in enumerate(REVIEW_HEADERS, start=1):
+        cell = ws.cell(row=1, column=col, value=header)
+        cell.font = HEADER_FONT
+        ws.column_dimensions[get_column_letter(col)].width = width
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        for col, (header, _) in enumerate(REVIEW_HEADERS, start=1):
+            cell = write_value(ws, count + 1, col, row.get(header))
+            cell.alignment = WRAP
+    if count == 0:
+        write_text(ws, 2, 1, "Nothing is held for review.")
+    ws.freeze_panes = "A2"
+    ws.protection.sheet = True  # a report: decisions go on Record Links or in Airflow
+    _apply_print_setup(ws, 1, len(REVIEW_HEADERS), max(count + 1, 2))
+    return count
+
+
 __all__ = [
     "CODED_LISTS",
     "DROPDOWN_ROWS",
     "INTACCT_LISTS",
     "QBO_LISTS",
+    "REVIEW_SHEET",
     "UNMAPPED_FILL",
     "ListEntry",
     "apply_dropdowns",
@@ -504,6 +546,7 @@ __all__ = [
     "read_list_sheets",
     "save_atomically",
     "write_list_sheet",
+    "write_review_sheet",
     "write_text",
     "write_value",
 ]
