@@ -246,6 +246,10 @@ def _stop_on_sigterm() -> None:
 # `airflow` on PATH): each in its own session so a stop reaches every process it forked.
 AIRFLOW_COMPONENTS: tuple[str, ...] = ("scheduler", "dag-processor", "triggerer", "api-server")
 DEFAULT_PORT = 8080
+# SQLite's default 5 s busy wait is too short once the scheduler, its workers and the API server all
+# write (an answer to a review form resumes a task while the scheduler is busy): the UI got HTTP 500
+# "database is locked". A demo-sized wait; a deployment uses PostgreSQL (docker-compose.yaml).
+SQLITE_CONNECT_ARGS: dict[str, float] = {"timeout": 60.0}
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 
@@ -279,6 +283,8 @@ def ui_env(env: dict[str, str], port: int) -> dict[str, str]:
             "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "include.demo.SQLITE_CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "include.demo.SQLITE_CONNECT_ARGS",
             # A laptop demo: a few workers, not one per parallelism slot (32 idle processes by default).
             "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
             # The log servers default to fixed ports (8793, 8794); two checkouts side by side would collide.
