@@ -318,7 +318,9 @@ def explain(
             f"Choose Create new to create it again in {other}, or Ignore to stop syncing it.",
         )
     if kind in ("conflict", "edited_on_both_sides", "differs_without_baseline"):
-        changed = detail.partition(": ")[2] or detail
+        changed = (
+            (detail.partition(": ")[2] or detail).replace("(source ", f"({this} ").replace(", target ", f", {other} ")
+        )
         return (
             f"Changed in both systems since the last sync and the workbook names no system of record for it "
             f"({changed}).",
