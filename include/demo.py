@@ -312,7 +312,7 @@ def start_airflow(env: dict[str, str], port: int) -> dict[str, subprocess.Popen[
     return procs
 
 
-def wait_until_healthy(port: int, procs: dict[str, subprocess.Popen[bytes]], timeout: float = 300) -> None:
+def wait_until_healthy(port: int, procs: dict[str, subprocess.Popen[bytes]], timeout: float = 600) -> None:
     """Wait for the UI's health endpoint to report the metadatabase and scheduler healthy."""
     import requests
 
