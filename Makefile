@@ -32,8 +32,11 @@ format: install
 	@$(VENV)/bin/ruff format .
 	@$(VENV)/bin/ruff check --fix .
 
+# The UI on http://localhost:$(PORT) (`make airflow PORT=8090` picks another port). Needs nothing
+# activated; Ctrl-C or SIGTERM stops the sandboxes and every Airflow process it started.
+PORT ?= 8080
 airflow: install
-	@$(PY) -m include.demo airflow
+	@$(PY) -m include.demo airflow --port $(PORT)
 
 bench: install
 	@$(PY) -m pytest -m slow -q -s $(PYTEST_ARGS)

@@ -53,6 +53,7 @@ INTACCT_FIELDS = [
 
 @dag(
     dag_id="qbo_intacct_customers",
+    description="Keep customers the same in QuickBooks Online and Sage Intacct, both ways",
     schedule=SCHEDULE,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -60,8 +61,19 @@ INTACCT_FIELDS = [
     doc_md=__doc__,
     tags=["qbo_intacct", "master_data", "customers"],
     params={
-        "dry_run": Param(False, type="boolean", description="Plan only: write nothing to either system"),
-        "full_refresh": Param(False, type="boolean", description="Read every customer, not only the changes"),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run (plan only)",
+            description="Show every create and update the run would make (staged as plan.parquet) and write "
+            "nothing to either system",
+        ),
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            title="Full refresh",
+            description="Read every customer in both systems, not only those changed since the last run",
+        ),
     },
     default_args={"owner": "qbo_intacct", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
 )

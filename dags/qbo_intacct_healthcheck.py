@@ -17,6 +17,7 @@ from airflow.sdk import dag, get_current_context, task
 
 @dag(
     dag_id="qbo_intacct_healthcheck",
+    description="Check both connections (sign in, read company settings) and that the mapping workbook opens",
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

@@ -6,8 +6,10 @@ terms, tax codes, payment methods, currencies) and **Sage Intacct** (entities, G
 locations, departments, classes, terms, checking accounts) and writes them to the workbook's
 *Lists* sheets, which feed the dropdowns.
 
-Then, on every mapping sheet, it adds a highlighted (yellow) row for each active QuickBooks value
-that has no mapping yet, with the QuickBooks value filled in and the Intacct side left for you.
+Then, on every mapping sheet, it adds a row for each active QuickBooks value that has no mapping
+yet, with the QuickBooks value filled in and the Intacct side left for you (yellow until you fill it
+in). It also rewrites the *Held for Review* sheet: every record the sync holds, why, and where to
+fix it, in the words of the run summaries.
 Nothing you typed is ever changed or removed. Until you fill a new row in, records that need it
 are held for review (never posted to a guessed account).
 
@@ -34,6 +36,7 @@ SCHEDULE = None if _schedule.strip().lower() in ("", "none") else _schedule
 
 @dag(
     dag_id="qbo_intacct_refresh_mappings",
+    description="Refresh the mapping workbook's dropdown lists from both systems; add rows for unmapped values",
     schedule=SCHEDULE,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -64,13 +67,18 @@ def qbo_intacct_refresh_mappings() -> None:
     @task(retries=0)
     def refresh_workbook(qbo: dict, intacct: dict) -> dict:
         from qbo_intacct.flows.lists import as_lists
+        from qbo_intacct.flows.review_queue import review_rows
         from qbo_intacct.flows.staging import read_staged
+        from qbo_intacct.ledger.repository import Ledger
         from qbo_intacct.mappings.loader import mapping_workbook_path
+        from qbo_intacct.mappings.refresh import refresh_review_sheet
         from qbo_intacct.mappings.refresh import refresh_workbook as refresh
 
         path = mapping_workbook_path()
         report = refresh(path, as_lists(read_staged(qbo)), as_lists(read_staged(intacct)))
+        held = refresh_review_sheet(path, review_rows(Ledger.from_connection()))
         return {
+            "held_for_review": held,
             "workbook": path.name,
             "list_sizes": report.list_sizes,
             "appended": {table: len(values) for table, values in report.appended.items()},
@@ -81,12 +89,17 @@ def qbo_intacct_refresh_mappings() -> None:
     def report(result: dict) -> str:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from qbo_intacct.mappings.loader import inspect_workbook, mapping_workbook_path
+        from qbo_intacct.mappings.loader import (
+            WAITING_FOR_TARGET,
+            inspect_workbook,
+            mapping_workbook_path,
+            waiting_for_target,
+        )
         from qbo_intacct.mappings.validate import MappingWorkbookError, Severity
         from qbo_intacct.summaries import write_summary
 
         context = get_current_context()
-        _, problems = inspect_workbook(mapping_workbook_path())
+        mappings, problems = inspect_workbook(mapping_workbook_path())
         errors = [p for p in problems if p.severity is Severity.ERROR]
         sizes = ", ".join(f"{name} {n}" for name, n in sorted(result["list_sizes"].items()))
         lines = [f"Mapping workbook {result['workbook']} refreshed.", f"  lists: {sizes}"]
@@ -95,7 +108,13 @@ def qbo_intacct_refresh_mappings() -> None:
                 shown = ", ".join(values[:5]) + (", ..." if len(values) > 5 else "")
                 lines.append(f"  new rows to fill in on {table}: {len(values)} ({shown})")
         else:
-            lines.append("  every active QuickBooks value already has a row")
+            lines.append("  new rows to fill in: none (every active QuickBooks value already has a row)")
+        if mappings is not None:
+            # The same count and words as the health check: rows listed with no target filled in yet.
+            lines.append(f"  {WAITING_FOR_TARGET}: {waiting_for_target(mappings)}")
+        lines.append(
+            f"  records held for review, listed on the 'Held for Review' sheet: {result.get('held_for_review', 0)}"
+        )
         lines.append(f"  workbook check: {len(errors)} problem(s)" + ("; see the log" if errors else ""))
         text = "\n".join(lines)
         print(text)

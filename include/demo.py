@@ -4,7 +4,8 @@
 at them, run every product DAG with ``airflow dags test`` in dependency order, print each DAG's
 summary, and stop everything it started (also on failure or Ctrl-C).
 
-``airflow``: the same set-up, then ``airflow standalone`` (UI on http://localhost:8080) until Ctrl-C.
+``airflow``: the same set-up, then Airflow's scheduler, DAG processor, triggerer and API server (the UI
+on http://localhost:8080, or ``--port``) until Ctrl-C or SIGTERM, which stop everything it started.
 
 Every file it writes stays in the checkout: ``.run/`` (books, sandbox state, staging, logs) and
 ``.airflow/`` (Airflow home with SQLite). Secrets (the sandboxes' generated credentials) go only into
@@ -93,24 +94,43 @@ def sandboxes(books: Path | None) -> Iterator[dict[str, Any]]:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while not info_path.exists():
+        info: dict[str, Any] | None = None
+        while info is None:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the sandboxes did not start; see {LOGS / 'sandbox.log'}")
+            with suppress(FileNotFoundError, ValueError):  # absent, or still being written
+                info = json.loads(info_path.read_text())
             time.sleep(0.1)
-        yield json.loads(info_path.read_text())
+        yield info
     finally:
         _stop(proc)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
+def _group_alive(pgid: int) -> bool:
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - a reused id owned by someone else
+        return False
+    return True
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Stop a child started with ``start_new_session`` and everything it forked (its process group)."""
+    pgid = proc.pid
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    with suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=timeout)
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if proc.poll() is None or _group_alive(pgid):
         with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(pgid, signal.SIGKILL)
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
 
 
 def airflow_env(info: dict[str, Any]) -> dict[str, str]:
@@ -206,20 +226,144 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class StopRequested(Exception):  # noqa: N818 - a request, not an error
+    """SIGTERM (a service manager, ``kill``, ``make`` passing on its own SIGTERM): stop as on Ctrl-C."""
+
+
+def _stop_on_sigterm() -> None:
+    stopping = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal stopping
+        if not stopping:  # a second SIGTERM must not interrupt the clean-up the first one started
+            stopping = True
+            raise StopRequested
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+# The Airflow components `make airflow` runs (what `airflow standalone` runs, minus its need for
+# `airflow` on PATH): each in its own session so a stop reaches every process it forked.
+AIRFLOW_COMPONENTS: tuple[str, ...] = ("scheduler", "dag-processor", "triggerer", "api-server")
+DEFAULT_PORT = 8080
+# SQLite's default 5 s busy wait is too short once the scheduler, its workers and the API server all
+# write (an answer to a review form resumes a task while the scheduler is busy): the UI got HTTP 500
+# "database is locked". A demo-sized wait; a deployment uses PostgreSQL (docker-compose.yaml).
+SQLITE_CONNECT_ARGS: dict[str, float] = {"timeout": 60.0}
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ui_env(env: dict[str, str], port: int) -> dict[str, str]:
+    """The demo environment plus what the UI needs: the chosen port, the local executor, the venv on PATH."""
+    env = dict(env)
+    env.update(
+        {
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "include.demo.SQLITE_CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "include.demo.SQLITE_CONNECT_ARGS",
+            # A laptop demo: a few workers, not one per parallelism slot (32 idle processes by default).
+            "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
+            # The log servers default to fixed ports (8793, 8794); two checkouts side by side would collide.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            # Whatever launched us (a fresh shell, make, an IDE), Airflow's own subprocesses find `airflow`.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        }
+    )
+    return env
+
+
+def start_airflow(env: dict[str, str], port: int) -> dict[str, subprocess.Popen[bytes]]:
+    """Start scheduler, DAG processor, triggerer and API server; their logs go to ``.run/logs``."""
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for name in AIRFLOW_COMPONENTS:
+        args = [_venv_bin("airflow"), name] + (
+            ["--host", "127.0.0.1", "--port", str(port)] if name == "api-server" else []
+        )
+        with open(LOGS / f"airflow-{name}.log", "wb") as log:
+            procs[name] = subprocess.Popen(
+                args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+    return procs
+
+
+def wait_until_healthy(port: int, procs: dict[str, subprocess.Popen[bytes]], timeout: float = 600) -> None:
+    """Wait for the UI's health endpoint to report the metadatabase and scheduler healthy."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{port}/api/v2/monitor/health"
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"airflow {name} exited; see {_shown(LOGS / f'airflow-{name}.log')}")
+        try:
+            body = requests.get(url, timeout=5).json()
+            if body.get("metadatabase", {}).get("status") == "healthy" and (
+                body.get("scheduler", {}).get("status") == "healthy"
+            ):
+                return
+        except (requests.RequestException, ValueError):
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"the Airflow UI did not become healthy within {timeout:.0f} s; see {_shown(LOGS)}")
+
+
 def standalone(args: argparse.Namespace) -> int:
+    port = args.port or int(os.environ.get("QBO_INTACCT_AIRFLOW_PORT") or DEFAULT_PORT)
+    if not _port_free(port):
+        raise RuntimeError(f"port {port} is in use; choose another: make airflow PORT=8090")
     _say("Seeding the demo books and starting the sandboxes ...")
     seed_books(args.seed, args.scale)
     with sandboxes(BOOKS) as info:
-        env = airflow_env(info)
+        env = ui_env(airflow_env(info), port)
+        _say("Preparing Airflow (database, pools, connections) ...")
         prepare_airflow(env)
-        _say("Airflow UI: http://localhost:8080 (local demo: every user is admin). Ctrl-C stops everything.")
-        proc = subprocess.Popen([_venv_bin("airflow"), "standalone"], env=env, cwd=ROOT, start_new_session=True)
+        procs = start_airflow(env, port)
         try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            return 0
+            _say(f"Starting Airflow (logs in {_shown(LOGS)}) ...")
+            wait_until_healthy(port, procs)
+            _say(
+                f"Airflow UI: http://localhost:{port} (local demo: every user is admin). The DAGs start paused: "
+                "switch one on, or trigger it with the play button. Ctrl-C (or SIGTERM) stops everything."
+            )
+            while all(p.poll() is None for p in procs.values()):
+                time.sleep(1)
+            dead = [n for n, p in procs.items() if p.poll() is not None]
+            _say(f"airflow {', '.join(dead)} stopped; stopping the rest (see {_shown(LOGS)})")
+            return 1
         finally:
-            _stop(proc)
+            for proc in procs.values():
+                with suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+            for proc in procs.values():
+                _stop(proc)
+            _say("Airflow stopped.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,12 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--scale", default="demo")
     parser.add_argument("--dags", nargs="*", help="only these DAG ids (default: all, in dependency order)")
+    parser.add_argument("--port", type=int, default=None, help="airflow: the UI's port (default 8080)")
     args = parser.parse_args(argv)
+    _stop_on_sigterm()
     try:
         return run(args) if args.command == "run" else standalone(args)
-    except KeyboardInterrupt:
-        _say("\nInterrupted; every process the demo started has been stopped.")
-        return 130
+    except (KeyboardInterrupt, StopRequested):
+        _say("\nStopped; every process the demo started has been stopped.")
+        # Ctrl-C or SIGTERM is how the UI is meant to be stopped; an interrupted `run` did not finish.
+        return 0 if args.command == "airflow" else 130
     except RuntimeError as exc:
         _say(f"\nDemo stopped: {exc}")
         return 1

@@ -26,11 +26,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from include.sandbox.books.reference import GL_ACCOUNTS
 from qbo_intacct.mappings.workbook import ListEntry, build_workbook
 
 DEMO_WORKBOOK = Path(__file__).resolve().parent / "qbo_intacct_mappings.xlsx"
 # Intacct's standard rate type; offered in the dropdown, not preset (the demo documents carry rates).
 EXCHANGE_RATE_TYPES = ("Intacct Daily Rate",)
+INTACCT_GL_TITLES: dict[str, str] = {account.number: account.title for account in GL_ACCOUNTS}
 
 Rows = dict[str, list[dict[str, str | None]]]
 
@@ -156,7 +158,9 @@ def demo_lists(hints: Mapping[str, Any]) -> tuple[dict[str, list[ListEntry]], di
             if t.get("intacct_account")
         }
     )
-    gl.update({b["intacct_gl"]: gl.get(b["intacct_gl"], b.get("name")) for b in banks if b.get("intacct_gl")})
+    gl.update({b["intacct_gl"]: gl.get(b["intacct_gl"]) for b in banks if b.get("intacct_gl")})
+    # Names as Intacct has them (what a refresh writes), never a bank's name for its GL account.
+    gl = {number: INTACCT_GL_TITLES.get(number) or title for number, title in gl.items()}
     intacct = {
         "IntacctEntities": _entries(sorted({*entities, *(d["intacct_entity"] for d in departments)})),
         "IntacctGLAccounts": _entries(gl),

@@ -37,7 +37,13 @@ def get_provider_info() -> dict[str, Any]:
                 },
                 "conn-fields": {
                     "realm_id": _text("Realm ID", "The QuickBooks company (realm) id."),
-                    "environment": _text("Environment", "production or sandbox (Intuit's developer sandbox)."),
+                    "environment": {
+                        "label": "Environment",
+                        "description": "Production (your live company) or Sandbox (an Intuit developer sandbox "
+                        "company). Ignored when an API base URL override is set.",
+                        # An enum renders as a dropdown in the connection form: no free text to mistype.
+                        "schema": {"type": "string", "enum": ["production", "sandbox"], "default": "production"},
+                    },
                     "refresh_token": _text(
                         "Initial refresh token",
                         "From the OAuth playground or your app's consent flow. Rotated tokens are kept "

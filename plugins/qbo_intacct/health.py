@@ -72,7 +72,7 @@ def check_mapping_workbook(path: Path | None = None) -> CheckResult:
     Targets are checked against the Lists sheets here; each flow re-checks them against the live
     Intacct lists before it writes anything.
     """
-    from qbo_intacct.mappings.loader import load_mappings, mapping_workbook_path
+    from qbo_intacct.mappings.loader import WAITING_FOR_TARGET, load_mappings, mapping_workbook_path, waiting_for_target
     from qbo_intacct.mappings.validate import MappingWorkbookError
 
     resolved = path or mapping_workbook_path()
@@ -80,7 +80,6 @@ def check_mapping_workbook(path: Path | None = None) -> CheckResult:
         mappings = load_mappings(resolved)
     except MappingWorkbookError as exc:  # its report names sheet, row and column of every problem
         raise HealthCheckError(f"Mapping workbook '{resolved}': {exc}") from None
-    unmapped = sum(len(values) for values in mappings.unmapped.values())
     return CheckResult(
         "Mapping workbook",
         Path(resolved).name,
@@ -88,6 +87,6 @@ def check_mapping_workbook(path: Path | None = None) -> CheckResult:
             "accounts mapped": len(mappings.accounts),
             "entity routes": len(mappings.routing),
             "record links": len(mappings.record_links),
-            "values waiting for a target": unmapped,
+            WAITING_FOR_TARGET: waiting_for_target(mappings),
         },
     )

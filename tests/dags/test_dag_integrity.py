@@ -76,3 +76,23 @@ def test_airflow_plugin_loader_skips_the_package() -> None:
 
     seen = [p for p in find_path_from_directory(str(ROOT / "plugins"), ".airflowignore", "glob") if p.endswith(".py")]
     assert seen == []
+
+
+@pytest.mark.parametrize("dag_id", [f.stem for f in DAG_FILES])
+def test_dag_has_a_description_and_its_params_titles(dagbag, dag_id: str) -> None:
+    """The DAG list shows descriptions; the trigger form shows titles, not raw names such as ``dry_run``."""
+    dag = dagbag.dags[dag_id]
+    assert dag.description
+    assert len(dag.description) > 30
+    for name in dag.params:
+        param = dag.params.get_param(name)
+        assert param.schema.get("title"), name
+        assert param.description, name
+
+
+def test_the_quickbooks_environment_is_a_choice() -> None:
+    from qbo_intacct import get_provider_info
+
+    (quickbooks,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "quickbooks"]
+    schema = quickbooks["conn-fields"]["environment"]["schema"]
+    assert schema["enum"] == ["production", "sandbox"]

@@ -50,6 +50,9 @@ def prepare_run(context: Mapping[str, Any]) -> dict[str, Any]:
         mappings = _mappings()
     except MappingWorkbookError as exc:
         raise AirflowFailException(str(exc)) from None
+    from qbo_intacct.mappings.loader import report_gaps
+
+    report_gaps(mappings, log)
     setting = mappings.flow(cust.FLOW)
     params = context.get("params") or {}
     ledger = _ledger()
@@ -147,6 +150,14 @@ def plan_step(
     )
 
 
+def held_lines(ledger: Any, flow: str) -> list[str]:
+    """Every customer still held for review, by name, with the reason and where to fix it."""
+    from qbo_intacct.flows.review import item_line
+    from qbo_intacct.ledger.repository import ReviewStatus
+
+    return [item_line(item) for item in ledger.review_items(flow, ReviewStatus.OPEN)]
+
+
 def record_step(
     context: Mapping[str, Any],
     run: Mapping[str, Any],
@@ -173,8 +184,12 @@ def record_step(
         dry_run=bool(run["dry_run"]),
         customer_id_pattern=run["customer_id_pattern"],
         terms=cust.TermLookup.build(staged_records(terms), mappings),
+        source_staged=mapped["source"],
+        target_staged=mapped["target"],
+        mappings=mappings,
     )
     data = summary.as_dict()
+    data["held"] = held_lines(ledger, cust.FLOW)
     data["read_qbo"] = int(mapped["source"]["rows"])
     data["read_intacct"] = int(mapped["target"]["rows"])
     data["window"] = run["window"]
@@ -198,8 +213,15 @@ def report_step(context: Mapping[str, Any], data: Mapping[str, Any], asset: Any)
             f"window {'everything' if not window.get('start') else window['start'] + ' -> ' + window['end']}",
         ]
     )
+    held = list(data.get("held") or [])
+    if held:
+        text += (
+            f"\n  open review items ({len(held)}; answer them in the qbo_intacct_review DAG "
+            "or on the workbook's Record Links sheet):"
+        )
+        text += "".join(f"\n  - {line}" for line in held)
     print(text)
-    counts = dict(data)
+    counts = {k: v for k, v in data.items() if k != "held"}
     path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": counts})
     outlet_events = context.get("outlet_events")
     if outlet_events is not None:

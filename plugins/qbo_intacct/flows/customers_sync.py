@@ -28,7 +28,16 @@ import pandas as pd
 from qbo_intacct.flows import customers as cust
 from qbo_intacct.flows.matching import MatchOutcome, StrongId, apply_decisions, match_records
 from qbo_intacct.flows.planning import Action, Plan, PlannedAction, Side
-from qbo_intacct.flows.review import SYSTEM_CODES, decisions_for, drafts_from_plan, drafts_from_validation, sync_policy
+from qbo_intacct.flows.review import (
+    SYSTEM_CODES,
+    RecordBook,
+    decisions_for,
+    describe_drafts,
+    drafts_from_plan,
+    drafts_from_validation,
+    item_line,
+    sync_policy,
+)
 from qbo_intacct.flows.runtime import (
     content_key,
     hold,
@@ -387,8 +396,15 @@ def record(
     dry_run: bool,
     customer_id_pattern: str,
     terms: cust.TermLookup,
+    source_staged: Mapping[str, Any] | None = None,
+    target_staged: Mapping[str, Any] | None = None,
+    mappings: MappingWorkbook | None = None,
 ) -> RunSummary:
-    """Store links (with the hashes of what was written), open review items, record the run."""
+    """Store links (with the hashes of what was written), open review items, record the run.
+
+    With the mapped frames (``source_staged`` / ``target_staged``) every review item names the
+    customer and its candidates as finance knows them, and the log lists each held customer.
+    """
     plan_ = plan_from_frame(read_staged(plan_staged))
     results = {**_results(intacct_results), **_results(qbo_results)}
     summary = RunSummary.from_plan(FLOW, run_id, plan_, read=source_rows + target_rows, dry_run=dry_run)
@@ -447,8 +463,20 @@ def record(
         drafts.append(ReviewDraft(FLOW, row["system"], row["record_id"], row["reason_code"], row["detail"],
                                   fingerprint=row["fingerprint"] or ""))  # fmt: skip
 
+    if source_staged is not None or target_staged is not None:
+        book = RecordBook.from_frames(
+            read_staged(source_staged) if source_staged else None,
+            read_staged(target_staged) if target_staged else None,
+            noun="customer",
+        )
+        drafts = describe_drafts(drafts, book, mappings=mappings)
     ledger.upsert_links(links, relink=True)
     opened = [ledger.open_review_item(d, run_id=run_id) for d in drafts]
+    held = [i for i in opened if i.status is ReviewStatus.OPEN]
+    if held:
+        log.info("%d customer(s) held for review:", len(held))
+        for item in held:
+            log.info("  %s", item_line(item))
     applied = [
         item.id
         for item in ledger.pending_decisions(FLOW)

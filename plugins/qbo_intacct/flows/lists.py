@@ -75,6 +75,9 @@ def intacct_lists(hook: Any) -> pd.DataFrame:
         for record in hook.iter_query(object_name, fields, entity_id="", show_private=True):
             status = str(record.get("STATUS") or "active").lower()
             rows.append(_entry(list_name, record.get(id_field), record.get(name_field), status == "active"))
+    # In Intacct every entity is also a LOCATION record; the Locations dropdown offers locations only.
+    entities = {r["value"] for r in rows if r["list_name"] == "IntacctEntities"}
+    rows = [r for r in rows if not (r["list_name"] == "IntacctLocations" and r["value"] in entities)]
     return pd.DataFrame(rows, columns=LIST_COLUMNS)
 
 

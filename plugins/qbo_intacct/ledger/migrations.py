@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     insert,
+    inspect,
     select,
     text,
 )
@@ -124,6 +125,14 @@ def _v2_review_status_index(conn: Connection) -> None:
     )
 
 
+def _v3_review_context(conn: Connection) -> None:
+    # What finance reads about a held record: its name and key fields on both sides, the candidates
+    # with their names, the reason in plain words and where to fix it (JSON; see flows/review.py).
+    columns = {c["name"] for c in inspect(conn).get_columns("ledger_review_items")}
+    if "context" not in columns:
+        conn.execute(text("ALTER TABLE ledger_review_items ADD COLUMN context TEXT"))
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -134,6 +143,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "links, review items, run stats", _v1_initial),
     Migration(2, "index review items by flow and status", _v2_review_status_index),
+    Migration(3, "review items carry what finance reads (names, reason, where to fix)", _v3_review_context),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -101,6 +101,8 @@ class ReviewItem(Base):
     fingerprint: Mapped[str] = mapped_column(String(128), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
     candidates: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of candidate target ids
+    # JSON: the record and candidates as finance knows them, the reason in plain words, where to fix it.
+    context: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open / resolved / ignored
     decision: Mapped[str | None] = mapped_column(String(16), nullable=True)  # link / create / ignore
     decision_target_id: Mapped[str | None] = mapped_column(String(128), nullable=True)

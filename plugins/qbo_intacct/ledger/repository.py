@@ -98,7 +98,12 @@ class LinkRecord:
 
 @dataclass(frozen=True)
 class ReviewDraft:
-    """A review item as a flow raises it; ``candidates`` are target ids a person may choose from."""
+    """A review item as a flow raises it; ``candidates`` are target ids a person may choose from.
+
+    ``context`` is what finance reads (see :func:`qbo_intacct.flows.review.describe`): the record's
+    name and key fields on both sides, the candidates with their names, the reason in plain words
+    and where to fix it. It is refreshed while the item is open, frozen once it is decided.
+    """
 
     flow: str
     record_system: str
@@ -107,6 +112,7 @@ class ReviewDraft:
     detail: str = ""
     candidates: Sequence[str] = ()
     fingerprint: str = ""
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,9 @@ class ReviewRecord:
     resolved_by: str | None
     resolved_at: dt.datetime | None
     applied_run_id: str | None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    resolution_note: str | None = None
+    opened_at: dt.datetime | None = None
 
     @classmethod
     def from_row(cls, row: ReviewItem) -> ReviewRecord:
@@ -145,6 +154,9 @@ class ReviewRecord:
             resolved_by=row.resolved_by,
             resolved_at=row.resolved_at,
             applied_run_id=row.applied_run_id,
+            context=json.loads(row.context) if row.context else {},
+            resolution_note=row.resolution_note,
+            opened_at=row.opened_at,
         )
 
 
@@ -297,6 +309,8 @@ class Ledger:
                     if row.status == ReviewStatus.OPEN.value:
                         row.detail = draft.detail
                         row.candidates = json.dumps(list(draft.candidates))
+                        if draft.context:
+                            row.context = json.dumps(dict(draft.context), sort_keys=True, default=str)
                     row.last_seen_at = now
                     row.last_seen_run_id = run_id
                     session.add(row)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -24,6 +25,7 @@ from typing import Any
 import pandas as pd
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
+from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.workbook.workbook import Workbook
 
 from qbo_intacct.mappings.schema import TABLES, TableSpec
@@ -248,6 +250,119 @@ def read_raw_tables(wb: Workbook) -> dict[str, RawTable]:
     return found
 
 
+# What makes a file unusable before any sheet can be read, and what finance should do about it.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a compound file: an encrypted .xlsx or an old .xls
+_DAMAGED = (
+    "the file cannot be opened as an Excel workbook ({detail}); it may be damaged or only partly copied. "
+    "Open it in Excel: if Excel repairs it, save it again as Excel Workbook (.xlsx); otherwise restore the last "
+    "good copy"
+)
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a readable .xlsx (empty, CSV text, encrypted, old .xls), or ``None``.
+
+    openpyxl reports all of these as a bare ``zipfile.BadZipFile``; finance needs to know which
+    one it is and what to do.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        return (
+            "the file is empty (0 bytes), as when a save or a copy did not finish. Restore the last good copy "
+            "of the workbook (your file server or OneDrive/SharePoint version history keeps one)"
+        )
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    if head.startswith(_ZIP_MAGIC):
+        return None
+    if head.startswith(_OLE_MAGIC):
+        if "EncryptionInfo".encode("utf-16-le") in head or "EncryptedPackage".encode("utf-16-le") in head:
+            return (
+                "the workbook is protected with a password to open (encrypted), and the sync cannot read it. "
+                "In Excel: File > Info > Protect Workbook > Encrypt with Password, clear the password and save. "
+                "(To stop edits, protect sheets instead: that does not encrypt the file)"
+            )
+        return (
+            "the file is in the old Excel 97-2003 format (.xls). Open it in Excel and save it as Excel Workbook (.xlsx)"
+        )
+    sample = head[:4096]
+    if b"\x00" not in sample:
+        first_line = sample.decode("utf-8", errors="replace").splitlines()[0] if sample.strip() else ""
+        if any(sep in first_line for sep in (",", ";", "\t")):
+            return (
+                "the file is CSV text, not an Excel workbook (it was probably exported or saved as CSV and renamed "
+                "to .xlsx), so every sheet but one and all tables are lost. Restore the last .xlsx copy, or open "
+                "the original workbook in Excel and save it as Excel Workbook (.xlsx)"
+            )
+        return "the file is text, not an Excel workbook. Restore the last good .xlsx copy of the workbook"
+    return _DAMAGED.format(detail="not an .xlsx file")
+
+
+def formula_problems(path: Path, values: Workbook) -> list[MappingProblem]:
+    """Formula cells in the mapping tables that have no calculated value saved with them.
+
+    Excel and LibreOffice save each formula's result next to it; a file written by a program that
+    does not calculate (a script, some exports) saves none, and the cell would read as blank: a
+    mapping silently missing. Such a workbook is refused with the cell named. A formula *with* a
+    saved result is read as that result.
+    """
+    formulas = load_workbook(path, read_only=True, data_only=False)
+    problems: list[MappingProblem] = []
+    try:
+        for spec in TABLES:
+            located = _find_table(values, spec.table)
+            if located is None:
+                continue
+            sheet, ref = located
+            min_col, min_row, max_col, max_row = range_boundaries(ref)
+            headers = {
+                c: cell_text(values[sheet].cell(row=min_row, column=c).value) for c in range(min_col, max_col + 1)
+            }
+            rows = formulas[sheet].iter_rows(
+                min_row=min_row + 1, max_row=max_row, min_col=min_col, max_col=max_col, values_only=True
+            )
+            for r, row in enumerate(rows, start=min_row + 1):
+                for c, value in enumerate(row, start=min_col):
+                    if isinstance(value, str) and value.startswith("=") and values[sheet].cell(r, c).value is None:
+                        problems.append(
+                            MappingProblem(
+                                sheet,
+                                r,
+                                headers.get(c),
+                                f"the formula {value} has no calculated value saved with it (the file was last "
+                                "saved by a program that does not calculate formulas), so the sync would read it "
+                                "as blank. Open the workbook in Excel and save it, or type the value instead",
+                                cell=f"{get_column_letter(c)}{r}",
+                            )
+                        )
+    finally:
+        formulas.close()
+    return problems
+
+
+def accept_code_and_name(tables: Mapping[str, RawTable], lists: Mapping[str, ListStatus]) -> None:
+    """Read ``40000 - Software Revenue`` (what a coded list's dropdown offers) as the code ``40000``.
+
+    Only in target columns of coded lists, and only when the part before `` - `` is a value of the
+    list, so a code that itself contains `` - `` is never cut.
+    """
+    from qbo_intacct.mappings.workbook import CODE_NAME_SEPARATOR, CODED_LISTS
+
+    for table in tables.values():
+        coded = [c for c in table.spec.columns if c.list_name in CODED_LISTS and not c.source]
+        for col in coded:
+            known = lists.get(col.list_name or "")
+            if known is None:
+                continue
+            for row in table.rows:
+                text = row.values.get(col.header, "")
+                if text and text not in known.values and CODE_NAME_SEPARATOR in text:
+                    code = text.split(CODE_NAME_SEPARATOR, 1)[0].strip()
+                    if code in known.values:
+                        row.values[col.header] = code
+
+
 def _typed_row(spec: TableSpec, row: RawRow) -> Any:
     cls = ROW_TYPES[spec.table]
     names = {f.name for f in fields(cls)}
@@ -288,6 +403,8 @@ class MappingWorkbook:
     warnings: tuple[MappingProblem, ...] = field(default=(), compare=False)
     # Table -> source values listed without a target yet (appended by the refresh, not filled in).
     unmapped: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    # Table -> source value -> Excel row of those rows (so a review item can say "row 12").
+    unmapped_rows: Mapping[str, Mapping[str, int]] = field(default_factory=dict, compare=False)
 
     @staticmethod
     def _by_entity(rows: tuple[Any, ...], key_attr: str, key: str, entity: str | None) -> Any | None:
@@ -418,10 +535,21 @@ def inspect_workbook(
     """
     path = Path(path)
     if not path.exists():
-        return None, [MappingProblem(path.name, None, None, f"the mapping workbook {path} does not exist")]
-    wb = load_workbook(path, data_only=True)
+        return None, [MappingProblem("", None, None, f"the mapping workbook {path} does not exist")]
+    unusable = file_problem(path)
+    if unusable is not None:
+        return None, [MappingProblem("", None, None, unusable)]
+    try:
+        wb = load_workbook(path, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as exc:
+        return None, [MappingProblem("", None, None, _DAMAGED.format(detail=f"{type(exc).__name__}: {exc}"))]
     tables = read_raw_tables(wb)
-    problems = check_workbook(tables, _list_status(wb, qbo_lists, intacct_lists))
+    uncalculated = formula_problems(path, wb)
+    if uncalculated:
+        return None, uncalculated
+    lists = _list_status(wb, qbo_lists, intacct_lists)
+    accept_code_and_name(tables, lists)
+    problems = check_workbook(tables, lists)
     if any(p.severity is Severity.ERROR for p in problems):
         return None, problems
     typed = {
@@ -434,7 +562,8 @@ def inspect_workbook(
     }
     warnings = tuple(p for p in problems if p.severity is Severity.WARNING)
     for warning in warnings:
-        log.info("mapping workbook: %s", warning)
+        # Every task loads the workbook; the run says the gaps once (report_gaps, in its first task).
+        log.debug("mapping workbook: %s", warning)
     return (
         MappingWorkbook(
             path=str(path),
@@ -450,9 +579,40 @@ def inspect_workbook(
             record_links=typed["RecordLinks"],
             warnings=warnings,
             unmapped={k: v for k, v in unmapped.items() if v},
+            unmapped_rows={
+                name: {
+                    r.get(t.spec.columns[0].header): r.excel_row for r in t.rows if is_unmapped_placeholder(t.spec, r)
+                }
+                for name, t in tables.items()
+                if unmapped.get(name)
+            },
         ),
         problems,
     )
+
+
+#: One wording for the health check, the refresh summary and the run logs.
+WAITING_FOR_TARGET = "values waiting for a target"
+
+
+def waiting_for_target(mappings: MappingWorkbook) -> int:
+    """Rows listed on a mapping sheet whose target finance has not filled in yet (one count everywhere)."""
+    return sum(len(values) for values in mappings.unmapped.values())
+
+
+def report_gaps(mappings: MappingWorkbook, logger: logging.Logger | None = None) -> list[str]:
+    """Log, once per run, each value the workbook lists without a target yet (and other warnings).
+
+    Returns the lines. A flow calls it in its first task; later tasks load the workbook quietly.
+    """
+    lines = [str(w) for w in mappings.warnings]
+    target = logger or log
+    if lines:
+        target.info("mapping workbook %s: %s: %d (records that need them are held for review):",
+                    Path(mappings.path).name, WAITING_FOR_TARGET, waiting_for_target(mappings))  # fmt: skip
+        for line in lines:
+            target.info("  %s", line)
+    return lines
 
 
 def load_mappings(

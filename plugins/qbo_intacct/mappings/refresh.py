@@ -26,7 +26,6 @@ from openpyxl.workbook.workbook import Workbook
 from qbo_intacct.mappings.loader import cell_text
 from qbo_intacct.mappings.schema import ALL_LISTS, TABLES, TABLES_BY_NAME, ListSide, TableSpec, dimension_source_lists
 from qbo_intacct.mappings.workbook import (
-    UNMAPPED_FILL,
     ListEntry,
     ListsInput,
     apply_dropdowns,
@@ -142,8 +141,6 @@ def _append_in(wb: Workbook, spec: TableSpec, source_values: Iterable[SourceValu
         for header, text in row_values.items():
             if header in columns and text:
                 write_text(ws, next_row, columns[header], text)
-        for c in range(min_col, max_col + 1):
-            ws.cell(row=next_row, column=c).fill = UNMAPPED_FILL
         existing.add(key)
         appended.append(row_values[spec.source_columns[0]])
         max_row = max(max_row, next_row)
@@ -203,3 +200,14 @@ def refresh_workbook(path: Path | str, qbo_lists: ListsInput | None, intacct_lis
                 appended[spec.table] = added
     save_atomically(wb, path)
     return RefreshReport(sizes, appended)
+
+
+def refresh_review_sheet(path: Path | str, rows: Iterable[Mapping[str, object]]) -> int:
+    """Rewrite the workbook's *Held for Review* sheet (see :func:`write_review_sheet`); returns the count."""
+    from qbo_intacct.mappings.workbook import write_review_sheet
+
+    path = Path(path)
+    wb = load_workbook(path)
+    count = write_review_sheet(wb, rows)
+    save_atomically(wb, path)
+    return count

@@ -45,6 +45,8 @@ class MappingProblem:
     severity: Severity = Severity.ERROR
 
     def __str__(self) -> str:
+        if not self.sheet:  # the file as a whole (empty, encrypted, not a workbook ...)
+            return self.message
         where = [f"sheet {self.sheet!r}"]
         if self.row is not None:
             where.append(f"row {self.row}")

@@ -8,11 +8,13 @@ What finance should know about the file this writes:
 - Every mapping is an Excel table (Insert > Table) on its own sheet. Add rows inside the table; the
   sync reads tables by name and columns by header, so moving or inserting columns is safe, renaming
   a header is not.
-- Target columns have dropdowns fed by the ``Lists Intacct`` / ``Lists QuickBooks`` / ``Choices``
-  sheets through workbook names (e.g. ``IntacctGLAccounts``). The lists are rewritten by the
-  refresh DAG; anything typed on a Lists sheet is lost at the next refresh.
-- Rows the refresh appended for values that have no mapping yet are highlighted yellow; only the
-  target needs filling in.
+- Target columns have dropdowns fed by the hidden, protected ``Lists Intacct`` / ``Lists QuickBooks`` /
+  ``Choices`` sheets through workbook names (e.g. ``IntacctGLAccounts``), each dropdown only its own
+  list; coded lists show ``40000 - Software Revenue`` and the loader accepts that or the code. Target
+  columns show an input prompt. The lists are rewritten by the refresh DAG.
+- A row with a source value and no target yet is highlighted yellow by conditional formatting, so the
+  highlight goes away as soon as finance fills the target in.
+- Every mapping sheet prints landscape, one page wide, header row repeated; the instructions wrap.
 
 Every string that came from an API is written through :func:`write_text`: a name such as
 ``=HYPERLINK(...)`` in QuickBooks must reach Excel as text, never as a formula (airflow-notes §4.3).
@@ -29,6 +31,8 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.formatting.formatting import ConditionalFormattingList
+from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.workbook.defined_name import DefinedName
@@ -50,12 +54,46 @@ from qbo_intacct.mappings.schema import (
     TableSpec,
 )
 
-# Appended rows waiting for finance: light yellow, like Excel's "Neutral" style.
-UNMAPPED_FILL = PatternFill(fill_type="solid", start_color="FFFFEB9C", end_color="FFFFEB9C")
+# Rows waiting for finance: light yellow, like Excel's "Neutral" style. Applied by conditional
+# formatting (a row with a source value and every target blank), so it goes away once finance fills
+# the target in, and comes back if they clear it.
+UNMAPPED_FILL = PatternFill(fill_type="solid", start_color="FFFFEB9C", end_color="FFFFEB9C", bgColor="FFFFEB9C")
 HEADER_FONT = Font(bold=True)
+WRAP = Alignment(wrap_text=True, vertical="top")
 # Dropdowns cover this many rows below the header; a refresh extends them when a table grows past it.
 DROPDOWN_ROWS = 2000
-LIST_COLUMNS_PER_LIST = 3  # value, name, active
+LIST_COLUMNS_PER_LIST = 4  # value, name, active, what the dropdown shows
+# Lists whose values are codes with a name beside them: the dropdown shows "40000 - Software Revenue"
+# and the loader accepts either that or the bare code (see loader.accept_code_and_name).
+CODED_LISTS = frozenset(
+    {
+        "IntacctEntities",
+        "IntacctGLAccounts",
+        "IntacctLocations",
+        "IntacctDepartments",
+        "IntacctClasses",
+        "IntacctFinancialEntities",
+        "IntacctTaxDetails",
+    }
+)
+CODE_NAME_SEPARATOR = " - "
+
+
+def list_headers(spec: ListSpec) -> tuple[str, str, str, str]:
+    """Plain headers of one list's four columns on its Lists sheet (also how the loader finds it)."""
+    return (spec.title, f"{spec.title}: name", f"{spec.title}: active", f"{spec.title}: shown in dropdown")
+
+
+def _legacy_headers(spec: ListSpec) -> tuple[str, str, str]:
+    """Headers of workbooks written before the plain ones (still read, rewritten at the next refresh)."""
+    return (spec.name, f"{spec.name} Name", f"{spec.name} Active")
+
+
+def dropdown_text(spec: ListSpec, entry: ListEntry) -> str:
+    """What the dropdown offers for ``entry``: ``code - name`` for coded lists with a name, else the value."""
+    if spec.name in CODED_LISTS and entry.name and entry.name != entry.value:
+        return f"{entry.value}{CODE_NAME_SEPARATOR}{entry.name}"
+    return entry.value
 
 
 @dataclass(frozen=True)
@@ -137,39 +175,46 @@ def _specs_on(side: ListSide) -> tuple[ListSpec, ...]:
 
 
 def write_list_sheet(wb: Workbook, side: ListSide, lists: Mapping[str, Iterable[ListEntry]]) -> None:
-    """(Re)write one Lists sheet wholesale and point each list's workbook name at its values.
+    """(Re)write one Lists sheet wholesale and point each list's workbook name at its dropdown column.
 
-    Each list takes three columns (value, name, active) under headers that carry the list name, so
-    the loader finds a list by header, and a blank column separates lists for the human eye.
+    Each list takes four columns (value, name, active, what the dropdown shows) under plain headers,
+    with a blank column between lists. The sheet is hidden and protected: finance never edits it
+    (the refresh rewrites it), and a dropdown must offer only its own list. Unhide it (right-click a
+    sheet tab > Unhide) to see why an old mapping is rejected (inactive values stay listed).
     """
     title = LIST_SHEETS[side]
     if title in wb.sheetnames:
         ws = wb[title]
         ws.delete_rows(1, ws.max_row)
+        ws.delete_cols(1, ws.max_column)
     else:
         ws = wb.create_sheet(title)
     for index, spec in enumerate(_specs_on(side)):
         first_col = 1 + index * (LIST_COLUMNS_PER_LIST + 1)
-        headers = (spec.name, f"{spec.name} Name", f"{spec.name} Active")
-        for offset, header in enumerate(headers):
+        for offset, header in enumerate(list_headers(spec)):
             cell = ws.cell(row=1, column=first_col + offset, value=header)
             cell.font = HEADER_FONT
-            ws.column_dimensions[get_column_letter(first_col + offset)].width = 26 if offset < 2 else 8
+            cell.alignment = WRAP
+            ws.column_dimensions[get_column_letter(first_col + offset)].width = (18, 30, 8, 40)[offset]
         entries = sorted(lists.get(spec.name, ()), key=lambda e: (not e.active, e.value.casefold()))
         for row, entry in enumerate(entries, start=2):
             write_text(ws, row, first_col, entry.value)
             write_value(ws, row, first_col + 1, entry.name or None)
             write_text(ws, row, first_col + 2, "Yes" if entry.active else "No")
+            write_text(ws, row, first_col + 3, dropdown_text(spec, entry))
         # Only active values are offered in the dropdown (they are sorted first); inactive ones stay
-        # visible on the sheet so finance sees why an old mapping is rejected.
+        # on the sheet so finance sees why an old mapping is rejected.
         active_count = sum(1 for e in entries if e.active)
         last_row = max(2, 1 + active_count)
-        col = get_column_letter(first_col)
+        col = get_column_letter(first_col + 3)
         ref = f"{quote_sheetname(title)}!${col}$2:${col}${last_row}"
         if spec.name in wb.defined_names:
             del wb.defined_names[spec.name]
         wb.defined_names[spec.name] = DefinedName(spec.name, attr_text=ref)
+    ws.row_dimensions[1].height = 30
     ws.freeze_panes = "A2"
+    ws.sheet_state = "hidden"
+    ws.protection.sheet = True  # no password: protection against slips, not a secret
 
 
 def read_list_sheets(wb: Workbook) -> dict[str, list[ListEntry]]:
@@ -182,11 +227,13 @@ def read_list_sheets(wb: Workbook) -> dict[str, list[ListEntry]]:
         ws = wb[title]
         headers = {str(c.value): c.column for c in ws[1] if c.value is not None}
         for spec in _specs_on(side):
-            col = headers.get(spec.name)
+            plain, legacy = list_headers(spec), _legacy_headers(spec)
+            names = plain if plain[0] in headers else legacy
+            col = headers.get(names[0])
             if col is None:
                 continue
-            name_col = headers.get(f"{spec.name} Name")
-            active_col = headers.get(f"{spec.name} Active")
+            name_col = headers.get(names[1])
+            active_col = headers.get(names[2])
             entries: list[ListEntry] = []
             for row in range(2, ws.max_row + 1):
                 value = ws.cell(row=row, column=col).value
@@ -221,12 +268,37 @@ def normalize_lists(lists: ListsInput | None, side: ListSide) -> dict[str, list[
 # ---------------------------------------------------------------------------------------------
 
 
+def _targets(spec: TableSpec) -> list[str]:
+    """The columns finance fills in for a row the refresh added: Intacct-side list columns (not the
+    optional ``Entity`` qualifier, which narrows a row to one entity)."""
+    return [
+        c.header
+        for c in spec.columns
+        if c.list_name and not c.source and ALL_LISTS[c.list_name].side is ListSide.INTACCT and c.header != "Entity"
+    ]
+
+
+def _prompt(spec: TableSpec, header: str) -> tuple[str, str]:
+    col = spec.column(header)
+    listed = ALL_LISTS[col.list_name].title if col.list_name else ""
+    if col.list_name in CODED_LISTS:
+        text = f"Pick from the list of {listed} (code - name), or type the code."
+    else:
+        text = f"Pick from the list of {listed}."
+    if col.note:
+        text += f" {col.note}"
+    if not col.required:
+        text += " May stay blank."
+    return header[:32], text[:255]  # Excel's limits for an input message
+
+
 def apply_dropdowns(ws: Worksheet, spec: TableSpec, header_row: int, columns: Mapping[str, int], last_row: int) -> None:
-    """Replace the sheet's dropdowns with one per list column, pointing at the list's workbook name.
+    """Replace the sheet's dropdowns, input prompts, highlights and print area for the table's size.
 
     ``columns`` maps header -> column number as found on the sheet, so a column finance moved keeps
     its own dropdown. Source columns accept values that are not (or no longer) in the list, since a
     QuickBooks value may have been made inactive; target and choice columns refuse anything else.
+    A refresh that grows a table calls this again.
     """
     ws.data_validations.dataValidation = []
     bottom = max(last_row, header_row) + DROPDOWN_ROWS
@@ -234,16 +306,48 @@ def apply_dropdowns(ws: Worksheet, spec: TableSpec, header_row: int, columns: Ma
         if col.list_name is None or col.header not in columns:
             continue
         letter = get_column_letter(columns[col.header])
+        title, prompt = _prompt(spec, col.header)
         dv = DataValidation(
             type="list",
             formula1=col.list_name,  # OOXML stores formulas without the leading "="
             allow_blank=not col.required,
             showErrorMessage=not col.source,
-            errorTitle=f"Not a valid {col.header}",
+            errorTitle=f"Not a valid {col.header}"[:32],
             error=f"Pick a value from the list ({ALL_LISTS[col.list_name].title}).",
+            showInputMessage=not col.source,
+            promptTitle=title if not col.source else None,
+            prompt=prompt if not col.source else None,
         )
         dv.add(f"{letter}{header_row + 1}:{letter}{bottom}")
         ws.add_data_validation(dv)
+    _apply_highlight(ws, spec, header_row, columns, bottom)
+    _apply_print_setup(ws, header_row, max(columns.values(), default=1), last_row)
+
+
+def _apply_highlight(ws: Worksheet, spec: TableSpec, header_row: int, columns: Mapping[str, int], bottom: int) -> None:
+    """Yellow target cells on rows that have a source value and no target yet (conditional formatting)."""
+    ws.conditional_formatting = ConditionalFormattingList()
+    targets = [columns[h] for h in _targets(spec) if h in columns]
+    source = next((columns[h] for h in spec.source_columns if h in columns), None)
+    if not targets or source is None:
+        return
+    first = header_row + 1
+    blank = ",".join(f'${get_column_letter(c)}{first}=""' for c in targets)
+    formula = f'AND(${get_column_letter(source)}{first}<>"",{blank})'
+    ranges = " ".join(f"{get_column_letter(c)}{first}:{get_column_letter(c)}{bottom}" for c in targets)
+    ws.conditional_formatting.add(ranges, FormulaRule(formula=[formula], fill=UNMAPPED_FILL, stopIfTrue=False))
+
+
+def _apply_print_setup(ws: Worksheet, header_row: int, last_col: int, last_row: int) -> None:
+    """Landscape A4, one page wide, the header row repeated on every page, the table as print area."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0  # as many pages tall as needed
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"{header_row}:{header_row}"
+    ws.print_area = f"A1:{get_column_letter(last_col)}{max(last_row, header_row + 1)}"
+    ws.print_options.gridLines = True
 
 
 def _write_mapping_sheet(wb: Workbook, spec: TableSpec, rows: Iterable[Mapping[str, object]]) -> None:
@@ -251,7 +355,8 @@ def _write_mapping_sheet(wb: Workbook, spec: TableSpec, rows: Iterable[Mapping[s
     for col_index, col in enumerate(spec.columns, start=1):
         cell = ws.cell(row=1, column=col_index, value=col.header)
         cell.font = HEADER_FONT
-        ws.column_dimensions[get_column_letter(col_index)].width = col.width
+        # Wide enough for the header and the dropdown's arrow: no "QuickBooks Payment Me..." headers.
+        ws.column_dimensions[get_column_letter(col_index)].width = max(col.width, len(col.header) + 6)
     by_attr = {c.attr: c.header for c in spec.columns}
     row_number = 1
     for row_number, row in enumerate(rows, start=2):
@@ -272,37 +377,55 @@ def _write_mapping_sheet(wb: Workbook, spec: TableSpec, rows: Iterable[Mapping[s
     apply_dropdowns(ws, spec, header_row=1, columns=columns, last_row=last_row)
 
 
+INSTRUCTIONS_WIDTH = 110  # characters; with wrapping and fit-to-width, a paragraph prints as a paragraph
+
+
 def _write_instructions(wb: Workbook) -> None:
     ws = wb.active
     ws.title = "Instructions"
-    lines: list[tuple[str, bool]] = [
+    paragraphs: list[tuple[str, bool]] = [
         ("QuickBooks Online <-> Sage Intacct: finance mapping workbook", True),
-        ("", False),
-        ("Finance owns this file. The sync reads it at the start of every run and stops, with a report naming", False),
-        ("sheet, row and column, if anything is wrong: it never syncs half-mapped data.", False),
-        ("", False),
+        (
+            "Finance owns this file. The sync reads it at the start of every run and stops, with a report naming "
+            "sheet, row and column, if anything is wrong: it never syncs half-mapped data.",
+            False,
+        ),
         ("How to fill it in", True),
         (
-            "1. The refresh DAG (qbo_intacct_refresh_mappings) appends, highlighted in yellow, every QuickBooks value",
+            "1. The refresh DAG (qbo_intacct_refresh_mappings) adds a row for every QuickBooks value that has no "
+            "mapping yet. Its target cells show in yellow until you fill them in from the dropdown (pick "
+            "'40000 - Software Revenue', or type the code); nothing else is needed.",
             False,
         ),
-        ("   that has no mapping yet. Fill in the target column from its dropdown; nothing else is needed.", False),
         ("2. Add rows inside the tables only (the blue-striped areas). Do not rename tables or column headers.", False),
-        ("3. The Lists and Choices sheets are rewritten by the refresh; do not edit them.", False),
+        (
+            "3. The dropdown lists live on hidden, protected sheets (Lists QuickBooks, Lists Intacct, Choices) that "
+            "the refresh rewrites; you never need to edit them.",
+            False,
+        ),
         ("4. Entity blank means every entity; a row with an entity overrides it for that entity.", False),
         (
-            "5. Record Links: a decision per record for items the sync held for review (Link / Create new / Ignore).",
+            "5. Held for Review lists every record the sync holds, why, and where to fix it (rewritten by each "
+            "refresh). Record Links: your decision per held record (Link / Create new / Ignore; Source System "
+            "and Source Id as listed). You can also answer them in Airflow (the qbo_intacct_review DAG).",
             False,
         ),
-        ("", False),
-        ("Tables", True),
+        ("Sheets", True),
     ]
-    lines += [(f"{spec.sheet}: {spec.title}. {spec.instructions}", False) for spec in TABLES]
-    for row, (text, bold) in enumerate(lines, start=1):
-        cell = write_text(ws, row, 1, text) if text else ws.cell(row=row, column=1)
+    paragraphs += [(f"{spec.sheet}: {spec.title}. {spec.instructions}", False) for spec in TABLES]
+    ws.column_dimensions["A"].width = INSTRUCTIONS_WIDTH
+    for row, (text, bold) in enumerate(paragraphs, start=1):
+        cell = write_text(ws, row, 1, text)
         cell.font = Font(bold=bold, size=14 if row == 1 else 11)
-        cell.alignment = Alignment(wrap_text=False)
-    ws.column_dimensions["A"].width = 120
+        cell.alignment = WRAP
+        lines = max(1, -(-len(text) // int(INSTRUCTIONS_WIDTH * 1.05)))  # ceil: rows Excel will wrap into
+        ws.row_dimensions[row].height = (20 if row == 1 else 15) * lines + 4
+    ws.page_setup.orientation = "portrait"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_area = f"A1:A{len(paragraphs)}"
 
 
 def default_flow_settings() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -367,10 +490,52 @@ def build_template(out: Path) -> Path:
     return build_workbook(out)
 
 
+REVIEW_SHEET = "Held for Review"
+REVIEW_HEADERS: tuple[tuple[str, int], ...] = (
+    ("Item", 7),
+    ("Flow", 12),
+    ("System", 12),
+    ("Record Id", 12),
+    ("Record", 34),
+    ("Why it is held", 60),
+    ("Where to fix it", 60),
+    ("Candidates", 40),
+    ("Held since", 12),
+)
+
+
+def write_review_sheet(wb: Workbook, rows: Iterable[Mapping[str, object]]) -> int:
+    """(Re)write the read-only *Held for Review* sheet: one row per open review item, in the words
+    of the run summary and the review forms. Finance decides on *Record Links* (Source System and
+    Source Id as listed here) or in the ``qbo_intacct_review`` DAG; this sheet is rewritten each time."""
+    if REVIEW_SHEET in wb.sheetnames:
+        ws = wb[REVIEW_SHEET]
+        ws.delete_rows(1, ws.max_row)
+    else:
+        ws = wb.create_sheet(REVIEW_SHEET, index=1)
+    for col, (header, width) in enumerate(REVIEW_HEADERS, start=1):
+        cell = ws.cell(row=1, column=col, value=header)
+        cell.font = HEADER_FONT
+        ws.column_dimensions[get_column_letter(col)].width = width
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        for col, (header, _) in enumerate(REVIEW_HEADERS, start=1):
+            cell = write_value(ws, count + 1, col, row.get(header))
+            cell.alignment = WRAP
+    if count == 0:
+        write_text(ws, 2, 1, "Nothing is held for review.")
+    ws.freeze_panes = "A2"
+    ws.protection.sheet = True  # a report: decisions go on Record Links or in Airflow
+    _apply_print_setup(ws, 1, len(REVIEW_HEADERS), max(count + 1, 2))
+    return count
+
+
 __all__ = [
+    "CODED_LISTS",
     "DROPDOWN_ROWS",
     "INTACCT_LISTS",
     "QBO_LISTS",
+    "REVIEW_SHEET",
     "UNMAPPED_FILL",
     "ListEntry",
     "apply_dropdowns",
@@ -381,6 +546,7 @@ __all__ = [
     "read_list_sheets",
     "save_atomically",
     "write_list_sheet",
+    "write_review_sheet",
     "write_text",
     "write_value",
 ]

@@ -52,6 +52,9 @@ class Check:
 
 
 def _gx() -> Any:
+    from qbo_intacct.validation.runner import quiet_great_expectations
+
+    quiet_great_expectations()  # before the first import: GX logs ~200 INFO lines while importing
     import great_expectations as gx
 
     return gx

@@ -120,7 +120,7 @@ def test_target_dropdown_points_at_a_named_lists_range_not_a_literal(workbook: P
     formulas = {dv.formula1 for dv in wb["Accounts"].data_validations.dataValidation}
     assert "IntacctGLAccounts" in formulas  # the workbook name, stored without "=" as Excel writes it
     # Only the three active accounts are offered; the inactive one stays on the sheet below them.
-    assert wb.defined_names["IntacctGLAccounts"].attr_text == "'Lists Intacct'!$E$2:$E$4"
+    assert wb.defined_names["IntacctGLAccounts"].attr_text == "'Lists Intacct'!$I$2:$I$4"  # the 'code - name' column
 
 
 def test_formula_like_api_string_is_stored_as_literal_text(tmp_path: Path) -> None:
@@ -305,12 +305,15 @@ def _mapping_sheet_values(path: Path) -> dict[tuple[str, str], object]:
 def test_refresh_appends_unmapped_source_values_highlighted(workbook: Path) -> None:
     appended = append_unmapped(workbook, "AccountMap", ["Sales", "Ask My Accountant"])
     ws = load_workbook(workbook)["Accounts"]
-    assert (appended, ws["A7"].value, ws["A7"].fill.fgColor.rgb, ws.tables["AccountMap"].ref) == (
+    assert (appended, ws["A7"].value, ws.tables["AccountMap"].ref) == (
         ["Ask My Accountant"],
         "Ask My Accountant",
-        UNMAPPED_FILL.fgColor.rgb,
         "A1:D7",
     )
+    # Highlighted by conditional formatting (gone once the target is filled in), never a fixed fill.
+    assert ws["A7"].fill.fgColor.rgb != UNMAPPED_FILL.fgColor.rgb
+    (rule,) = [r for cf in ws.conditional_formatting for r in cf.rules]
+    assert rule.dxf.fill.bgColor.rgb == UNMAPPED_FILL.bgColor.rgb
 
 
 def test_an_appended_formula_like_source_value_stays_literal_text(workbook: Path) -> None:
@@ -347,7 +350,7 @@ def test_refresh_stops_rather_than_overwrite_a_value_typed_below_a_table(workboo
 def test_refreshed_list_moves_the_dropdown_range_with_it(workbook: Path) -> None:
     refresh_lists(workbook, None, {"IntacctTerms": ["N15", "N30", "N60"]})
     wb = load_workbook(workbook)
-    assert wb.defined_names["IntacctTerms"].attr_text == "'Lists Intacct'!$U$2:$U$4"
+    assert wb.defined_names["IntacctTerms"].attr_text == "'Lists Intacct'!$AC$2:$AC$4"
 
 
 def test_refresh_keeps_lists_it_was_not_given(workbook: Path) -> None:

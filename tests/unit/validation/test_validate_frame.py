@@ -188,3 +188,23 @@ def test_ge_overhead_on_ten_thousand_rows() -> None:
     elapsed = time.perf_counter() - started
     print(f"\nGE import {imported:.2f} s (once); validate_frame on {n} rows, 6 expectations: {elapsed:.2f} s")
     assert (outcome.rows_checked, outcome.failures) == (n, [])
+
+
+def test_great_expectations_internals_stay_out_of_the_task_log() -> None:
+    """A fresh process, as an Airflow task is: root logging at INFO, as the task log records it."""
+    code = """
+import logging, sys
+sys.path.insert(0, 'plugins')
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(name)s|%(message)s')
+import pandas as pd
+from qbo_intacct.validation.checks import currency_in_set, keys_present_and_unique
+from qbo_intacct.validation.runner import validate_frame
+frame = pd.DataFrame({'id': ['1', '2'], 'currency': ['USD', 'CHF']})
+validate_frame(frame, [*keys_present_and_unique('id'), currency_in_set('currency', ['USD'])], 'id', name='customers')
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert not [line for line in lines if line.startswith("great_expectations")], lines
+    assert (
+        "qbo_intacct.validation.runner|checked 2 customers record(s): 1 held for review (currency enabled: 1)" in lines
+    )
