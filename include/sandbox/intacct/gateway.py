@@ -34,9 +34,19 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from include.sandbox.intacct.query import QueryError, compile_filter, compile_sql, sort_key
+from include.sandbox.intacct import fields as field_catalogue
+from include.sandbox.intacct.query import (
+    NUMERIC_FIELDS,
+    QueryError,
+    check_fields,
+    compile_filter,
+    compile_sql,
+    field_value,
+    sort_key,
+)
 from include.sandbox.intacct.state import (
     SPECS,
     IntacctBusinessError,
@@ -44,6 +54,7 @@ from include.sandbox.intacct.state import (
     IntacctState,
     ObjectSpec,
     Record,
+    cents,
     generic_error,
 )
 from include.sandbox.intacct.xmlio import (
@@ -62,7 +73,8 @@ if TYPE_CHECKING:
     from include.sandbox.common import RequestLog, SandboxClock
 
 WRITE_FUNCTIONS = frozenset({"create", "update", "delete", "create_invoice", "update_invoice", "reverse_invoice"})
-QUERY_FUNCTIONS = frozenset({"readByQuery", "readMore", "query", "read", "readByName"})
+QUERY_FUNCTIONS = frozenset({"readByQuery", "readMore", "query", "read", "readByName", "lookup"})
+AGGREGATES = ("count", "sum", "avg", "min", "max")
 READBYQUERY_MAX_PAGE = 1000
 QUERY_MAX_PAGE = 2000
 READ_MAX_KEYS = 100
@@ -125,9 +137,12 @@ class _AbortError(Exception):
 
 
 class _ControlFailureError(Exception):
-    def __init__(self, errorno: str, description: str, description2: str = "") -> None:
-        super().__init__(description)
-        self.error = IntacctErrorDetail(errorno, description, description2, "")
+    """A control-level failure. Its text goes in ``<description2>``, where the documentation shows
+    it and where the SDKs read it (sageintacctsdk reports a blank message otherwise)."""
+
+    def __init__(self, errorno: str, text: str) -> None:
+        super().__init__(text)
+        self.error = IntacctErrorDetail(errorno, "", text, "")
 
 
 class Gateway:
@@ -362,7 +377,7 @@ class Gateway:
             outcome.errors = list(exc.errors)
         except QueryError as exc:
             outcome.status = "failure"
-            outcome.errors = [IntacctErrorDetail("Query Failed", "", str(exc), "")]
+            outcome.errors = [IntacctErrorDetail(exc.errorno, "", str(exc), "")]
         if outcome.errors:
             outcome.status = "failure"
         return outcome
@@ -416,6 +431,7 @@ class Gateway:
         spec = self._query_spec(body)
         predicate = compile_sql(spec, text_of(body.get("query")))
         page_size = self._page_size(body.get("pagesize"), 100, READBYQUERY_MAX_PAGE)
+        check_fields(spec, self._fields(body.get("fields")) or [])
         show_private = self._flag(body.get("showprivate"))
         matches = [
             r["RECORDNO"]
@@ -461,12 +477,19 @@ class Gateway:
         select = body.get("select")
         if not isinstance(select, dict):
             raise QueryError("<select> with at least one <field> is required")
-        aggregates = [k for k in select if k in ("count", "sum", "avg", "min", "max")]
-        if aggregates:
-            raise QueryError(f"Aggregate functions ({', '.join(aggregates)}) are not supported by the sandbox")
+        aggregates = [
+            (function, text_of(f).strip().upper())
+            for function in AGGREGATES
+            for f in as_list(select.get(function))
+            if text_of(f).strip()
+        ]
         fields = [text_of(f).strip().upper() for f in as_list(select.get("field")) if text_of(f).strip()]
-        if not fields or "*" in fields:
+        if (not fields and not aggregates) or "*" in fields:
             raise QueryError("<select> needs field names (* is not allowed)")
+        check_fields(spec, fields + [name for _, name in aggregates])
+        for function, name in aggregates:
+            if function in ("sum", "avg") and name not in NUMERIC_FIELDS:
+                raise QueryError(f"{function} needs a numeric field; {name} is not one")
         options = body.get("options") if isinstance(body.get("options"), dict) else {}
         fold = self._flag(options.get("caseinsensitive"))
         show_private = self._flag(options.get("showprivate"))
@@ -478,6 +501,7 @@ class Gateway:
         offset = int(offset_text)
         orderby = body.get("orderby")
         orders = as_list(orderby.get("order")) if isinstance(orderby, dict) else []
+        check_fields(spec, [text_of(o.get("field")).strip() for o in orders if isinstance(o, dict)])
         # Offset paging re-runs the same query for every page; unchanged data answers from the cache.
         cache_key = repr(
             (spec.name, session.entity, show_private, fold, body.get("filter"), orders, self.state.version)
@@ -496,15 +520,40 @@ class Gateway:
             self.query_cache[cache_key] = matches
             while len(self.query_cache) > QUERY_CACHE_SIZE:
                 self.query_cache.popitem(last=False)
-        page = matches[offset : offset + page_size]
-        remaining = max(0, len(matches) - offset - len(page))
+        rows: list[Record] = _aggregate(matches, fields, aggregates) if aggregates else matches
+        page = rows[offset : offset + page_size]
+        remaining = max(0, len(rows) - offset - len(page))
         parts = [
-            f'<data listtype="{spec.name}" totalcount="{len(matches)}" offset="{offset}" count="{len(page)}" '
+            f'<data listtype="{spec.name}" totalcount="{len(rows)}" offset="{offset}" count="{len(page)}" '
             f'numremaining="{remaining}">'
         ]
+        columns = fields + [f"{function.upper()}.{name}" for function, name in aggregates]
         for rec in page:
-            render_record(spec, rec, spec.name, fields, parts)
+            render_record(spec, rec, spec.name, columns, parts)
         parts.append("</data>")
+        out.body = "".join(parts)
+
+    def _fn_lookup(self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool) -> None:
+        """The object definition: every query field with its type, as ``<Type><Fields><Field>``."""
+        out.queries = 1
+        spec = self._query_spec(body)
+        parts = [f'<data listtype="All" count="1"><Type Name="{spec.name}" DocumentType=""><Fields>']
+        for name in field_catalogue.lookup_fields(spec.name):
+            required = "true" if name in spec.required else "false"
+            readonly = "true" if name in field_catalogue.AUDIT else "false"
+            parts.append(
+                f"<Field><ID>{name}</ID><LABEL>{esc(name.replace('_', ' ').title())}</LABEL><DESCRIPTION></DESCRIPTION>"
+                f"<REQUIRED>{required}</REQUIRED><READONLY>{readonly}</READONLY>"
+                f"<DATATYPE>{_datatype(spec, name)}</DATATYPE><ISCUSTOM>false</ISCUSTOM></Field>"
+            )
+        parts.append("</Fields><Relationships>")
+        for field_name, related in field_catalogue.RELATED.get(spec.name, {}).items():
+            parts.append(
+                f"<Relationship><OBJECTPATH>{field_name}</OBJECTPATH><OBJECTNAME>{related}</OBJECTNAME>"
+                f"<LABEL>{esc(related.title())}</LABEL><RELATIONSHIPTYPE>MANY2ONE</RELATIONSHIPTYPE>"
+                f"<RELATEDBY>{field_name}ID</RELATEDBY></Relationship>"
+            )
+        parts.append("</Relationships></Type></data>")
         out.body = "".join(parts)
 
     def _keys(self, body: dict[str, Any]) -> list[str]:
@@ -533,6 +582,7 @@ class Gateway:
                     found.append(rec)
         else:  # no keys: the first 100 records, as the real read does
             found = list(self.state.visible(spec.name, session.entity, show_private=show_private))[:READ_MAX_KEYS]
+        check_fields(spec, self._fields(body.get("fields")) or [])
         out.body = self._render_reads(spec, found, self._fields(body.get("fields")))
 
     def _fn_readByName(self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool) -> None:  # noqa: N802
@@ -546,6 +596,7 @@ class Gateway:
             rec = self.state.find(spec.name, key)
             if rec is not None and self.state.is_visible(rec, session.entity, show_private=show_private):
                 found.append(rec)
+        check_fields(spec, self._fields(body.get("fields")) or [])
         out.body = self._render_reads(spec, found, self._fields(body.get("fields")))
 
     # -- generic writes ------------------------------------------------------------------------
@@ -678,6 +729,54 @@ class Gateway:
         )
         out.body = f"<key>{reversal['RECORDNO']}</key>"
         out.records_written = 1
+
+
+def _aggregate(records: list[Record], group_by: list[str], aggregates: list[tuple[str, str]]) -> list[Record]:
+    """One row per distinct ``group_by`` value (one row overall without it), in first-seen order.
+
+    Each aggregate lands in a ``FUNCTION.FIELD`` column (``COUNT.RECORDNO``, ``SUM.TOTALDUE``):
+    sandbox choice, Intacct documents aggregates but shows no response. Sums of money are exact;
+    an average is rounded half-up to cents; empty values are skipped, as SQL aggregates do.
+    """
+    groups: dict[tuple[str, ...], list[Record]] = {}
+    for rec in records:
+        key = tuple("" if field_value(rec, f) is None else str(field_value(rec, f)) for f in group_by)
+        groups.setdefault(key, []).append(rec)
+    if not groups and not group_by:
+        groups[()] = []
+    rows: list[Record] = []
+    for key, members in groups.items():
+        row: Record = {}
+        for name, value in zip(group_by, key, strict=True):
+            row[name] = field_value(members[0], name) if members else value
+        for function, name in aggregates:
+            values = [field_value(r, name) for r in members]
+            present = [v for v in values if v not in (None, "")]
+            column = f"{function.upper()}.{name}"
+            if function == "count":
+                row[column] = len(present)
+            elif not present:
+                row[column] = None
+            elif function in ("sum", "avg"):
+                total = sum((Decimal(str(v)) for v in present), Decimal(0))
+                row[column] = total if function == "sum" else cents(total / len(present))
+            else:
+                typed = sorted(present, key=lambda v: Decimal(str(v)) if name in NUMERIC_FIELDS else str(v))
+                row[column] = typed[0] if function == "min" else typed[-1]
+        rows.append(row)
+    return rows
+
+
+def _datatype(spec: ObjectSpec, name: str) -> str:
+    if name in NUMERIC_FIELDS:
+        return "INTEGER" if name in ("RECORDNO", "LINE_NO", "BATCHNO") else "DECIMAL"
+    if spec.is_datetime(name):
+        return "TIMESTAMP"
+    if spec.is_date(name):
+        return "DATE"
+    if name == "STATUS":
+        return "ENUM"
+    return "TEXT"
 
 
 class _Replayed(FunctionOutcome):

@@ -114,6 +114,10 @@ MONEY_FIELDS = frozenset(
         "TRX_POSTEDADVANCEAMOUNT",
     }
 )
+#: Money fields that are rates, not amounts: kept at the precision sent (EXCHANGE_RATE has four
+#: decimals); every other money field is rounded half-up to cents on input, as Intacct does
+#: ("amounts are rounded to two decimal places"), so 10.005 is stored and posted as 10.01.
+RATE_FIELDS = frozenset({"EXCHANGE_RATE", "RATE"})
 #: Audit timestamps; plus WHENCREATED on list objects (on transactions it is the document date).
 DATETIME_FIELDS = frozenset({"WHENMODIFIED", "AUWHENCREATED"})
 
@@ -289,6 +293,12 @@ def money(value: Any) -> Decimal:
 
 def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _amount(field_name: str, value: Any) -> Decimal:
+    """Money input: exact, then rounded to cents unless the field is a rate (see RATE_FIELDS)."""
+    exact = money(value)
+    return exact if field_name in RATE_FIELDS else cents(exact)
 
 
 def parse_date(value: Any) -> str:
@@ -739,7 +749,7 @@ class IntacctState:
                 ]
             elif key in MONEY_FIELDS:
                 try:
-                    rec[key] = money(value)
+                    rec[key] = _amount(key, value)
                 except ValueError:
                     errors.append(generic_error(f"Invalid amount {value!s} for field {key}.", "Use a decimal number."))
             elif spec.is_date(key):
@@ -769,7 +779,7 @@ class IntacctState:
             key = key.upper()
             if key in MONEY_FIELDS:
                 try:
-                    out[key] = money(value)
+                    out[key] = _amount(key, value)
                 except ValueError:
                     errors.append(
                         generic_error(f"Invalid amount {value!s} for field {key} on line {line_no}.", "Use a decimal.")
@@ -1074,8 +1084,6 @@ class IntacctState:
             if not isinstance(amount, Decimal):
                 errors.append(generic_error(f"TRX_AMOUNT is required on line {line_no}."))
                 continue
-            if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-                errors.append(generic_error(f"Amount {amount} on line {line_no} has more than 2 decimals."))
             if amount == 0 and not allow_zero:
                 errors.append(generic_error(f"Amount on line {line_no} must not be zero."))
             line["TRX_AMOUNT"] = cents(amount)
