@@ -72,9 +72,28 @@ from include.sandbox.intacct.xmlio import (
 if TYPE_CHECKING:
     from include.sandbox.common import RequestLog, SandboxClock
 
-WRITE_FUNCTIONS = frozenset({"create", "update", "delete", "create_invoice", "update_invoice", "reverse_invoice"})
+WRITE_FUNCTIONS = frozenset(
+    {
+        "create",
+        "update",
+        "delete",
+        "create_invoice",
+        "update_invoice",
+        "reverse_invoice",
+        "create_aradjustment",
+        "update_aradjustment",
+        "delete_aradjustment",
+        "apply_arpayment",
+        "reverse_arpayment",
+    }
+)
 QUERY_FUNCTIONS = frozenset({"readByQuery", "readMore", "query", "read", "readByName", "lookup"})
 AGGREGATES = ("count", "sum", "avg", "min", "max")
+#: Objects Intacct writes only through legacy functions (I-INV, I-ARADJ): (create, update).
+LEGACY_ONLY = {
+    "ARINVOICE": ("create_invoice", "update_invoice"),
+    "ARADJUSTMENT": ("create_aradjustment", "update_aradjustment"),
+}
 READBYQUERY_MAX_PAGE = 1000
 QUERY_MAX_PAGE = 2000
 READ_MAX_KEYS = 100
@@ -618,12 +637,16 @@ class Gateway:
             try:
                 spec = self._writable(object_name)
                 if verb == "create":
-                    if spec.name == "ARINVOICE":
+                    if spec.name in LEGACY_ONLY:
                         raise IntacctBusinessError(
-                            [generic_error("ARINVOICE has no generic create; use create_invoice.")]
+                            [generic_error(f"{spec.name} has no generic create; use {LEGACY_ONLY[spec.name][0]}.")]
                         )
                     rec = self.state.create(spec.name, fields, entity_id=session.entity)
                 else:
+                    if spec.name == "ARADJUSTMENT":
+                        raise IntacctBusinessError(
+                            [generic_error("ARADJUSTMENT has no generic update; use update_aradjustment.")]
+                        )
                     rec = self.state.update(spec.name, fields, entity_id=session.entity)
                 written.append((spec, rec))
             except IntacctBusinessError as exc:
@@ -695,27 +718,10 @@ class Gateway:
         fields["RECORDNO"] = key
         items = body.get("updateinvoiceitems")
         if isinstance(items, dict):
-            lines = [dict(line) for line in current.get("ARINVOICEITEMS", [])]
-            for upd in as_list(items.get("updatelineitem")):
-                if not isinstance(upd, dict):
-                    continue
-                line_num = text_of(upd.get("@line_num")).strip()
-                if not line_num.isdigit() or not 1 <= int(line_num) <= len(lines):
-                    raise IntacctBusinessError(
-                        [
-                            generic_error(f"Invalid line_num {line_num} for invoice {key}."),
-                            generic_error("Could not update Invoice record!"),
-                        ]
-                    )
-                lines[int(line_num) - 1].update(_legacy_line(upd))
-            for new in as_list(items.get("lineitem")):
-                if isinstance(new, dict):
-                    lines.append(_legacy_line(new))
-            for line in lines:
-                line.pop("RECORDNO", None)
-                line.pop("LINE_NO", None)
-                line.pop("AMOUNT", None)
-            fields["ARINVOICEITEMS"] = lines
+            try:
+                fields["ARINVOICEITEMS"] = _updated_lines(current.get("ARINVOICEITEMS", []), items, key)
+            except IntacctBusinessError as exc:
+                raise IntacctBusinessError([*exc.errors, generic_error("Could not update Invoice record!")]) from None
         rec = self.state.update("ARINVOICE", fields, entity_id=session.entity)
         out.body = f"<key>{rec['RECORDNO']}</key>"
         out.records_written = 1
@@ -728,6 +734,88 @@ class Gateway:
             int(key), _split_date(body.get("datereversed"), "datereversed"), entity_id=session.entity
         )
         out.body = f"<key>{reversal['RECORDNO']}</key>"
+        out.records_written = 1
+
+    # -- legacy AR adjustment (credit and debit memo) functions --------------------------------------
+    def _fn_create_aradjustment(
+        self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool
+    ) -> None:
+        """create_aradjustment (I-ARADJ): negative line amounts make a credit memo, positive a debit memo."""
+        fields = _legacy_adjustment_fields(body)
+        rec = self.state.create("ARADJUSTMENT", fields, entity_id=session.entity)
+        out.body = f"<key>{rec['RECORDNO']}</key>"
+        out.records_written = 1
+
+    def _fn_update_aradjustment(
+        self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool
+    ) -> None:
+        """update_aradjustment key=..: header fields, ``updatelineitem line_num`` changes, ``lineitem`` adds."""
+        key = text_of(body.get("@key")).strip()
+        current = self.state.get("ARADJUSTMENT", int(key)) if key.isdigit() else None
+        if current is None:
+            raise IntacctBusinessError(
+                [
+                    generic_error(f"AR adjustment {key or '(no key)'} does not exist."),
+                    generic_error("Could not update AR Adjustment record!"),
+                ]
+            )
+        fields = _legacy_adjustment_fields(body, partial=True)
+        fields["RECORDNO"] = key
+        items = body.get("updatearadjustmentitems")
+        if isinstance(items, dict):
+            fields["ARADJUSTMENTITEMS"] = _updated_lines(current.get("ARADJUSTMENTITEMS", []), items, key)
+        rec = self.state.update("ARADJUSTMENT", fields, entity_id=session.entity)
+        out.body = f"<key>{rec['RECORDNO']}</key>"
+        out.records_written = 1
+
+    def _fn_delete_aradjustment(
+        self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool
+    ) -> None:
+        key = text_of(body.get("@key")).strip()
+        if not key:
+            raise IntacctBusinessError([generic_error("delete_aradjustment needs key=RECORDNO.")])
+        self.state.delete("ARADJUSTMENT", key, entity_id=session.entity)
+        out.body = f"<key>{esc(key)}</key>"
+        out.records_written = 1
+
+    # -- legacy AR payment functions ---------------------------------------------------------------
+    def _fn_apply_arpayment(self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool) -> None:
+        """apply_arpayment (I-ARP): apply an overpayment, advance or credit memo to invoices."""
+        key = text_of(body.get("arpaymentkey")).strip()
+        if not key.isdigit():
+            raise IntacctBusinessError([generic_error("apply_arpayment needs <arpaymentkey>.")])
+        wrapper = body.get("arpaymentitems")
+        raw_items = as_list(wrapper.get("arpaymentitem")) if isinstance(wrapper, dict) else []
+        items: list[tuple[int, Decimal]] = []
+        for item in raw_items:
+            invoice_key = text_of(item.get("invoicekey") if isinstance(item, dict) else "").strip()
+            amount = text_of(item.get("amount") if isinstance(item, dict) else "").strip()
+            if not invoice_key.isdigit():
+                raise IntacctBusinessError([generic_error("Each <arpaymentitem> needs an <invoicekey>.")])
+            try:
+                items.append((int(invoice_key), Decimal(amount)))
+            except ArithmeticError:
+                raise IntacctBusinessError([generic_error(f"Invalid amount {amount!r} in <arpaymentitem>.")]) from None
+        if not items:
+            raise IntacctBusinessError([generic_error("apply_arpayment needs at least one <arpaymentitem>.")])
+        rec = self.state.apply_arpayment(
+            int(key),
+            _split_date(body.get("paymentdate"), "paymentdate"),
+            items,
+            memo=text_of(body.get("memo")),
+            entity_id=session.entity,
+        )
+        out.body = f"<key>{rec['RECORDNO']}</key>"
+        out.records_written = 1
+
+    def _fn_reverse_arpayment(self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool) -> None:
+        key = text_of(body.get("@key")).strip()
+        if not key.isdigit():
+            raise IntacctBusinessError([generic_error("reverse_arpayment needs key=RECORDNO.")])
+        rec = self.state.reverse_arpayment(
+            int(key), _split_date(body.get("datereversed"), "datereversed"), entity_id=session.entity
+        )
+        out.body = f"<key>{rec['RECORDNO']}</key>"
         out.records_written = 1
 
 
@@ -830,6 +918,65 @@ def _split_date(value: Any, element: str) -> str:
         raise IntacctBusinessError(
             [generic_error(f"Invalid date {year}-{month}-{day} in <{element}>.", "Use a real calendar date.")]
         ) from None
+
+
+def _updated_lines(current: list[dict[str, Any]], items: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """``updatelineitem line_num=..`` edits an existing line; ``lineitem`` appends one."""
+    lines = [dict(line) for line in current]
+    for upd in as_list(items.get("updatelineitem")):
+        if not isinstance(upd, dict):
+            continue
+        line_num = text_of(upd.get("@line_num")).strip()
+        if not line_num.isdigit() or not 1 <= int(line_num) <= len(lines):
+            raise IntacctBusinessError([generic_error(f"Invalid line_num {line_num} for record {key}.")])
+        lines[int(line_num) - 1].update(_legacy_line(upd))
+    for new in as_list(items.get("lineitem")):
+        if isinstance(new, dict):
+            lines.append(_legacy_line(new))
+    for line in lines:
+        for server_field in ("RECORDNO", "LINE_NO", "AMOUNT"):
+            line.pop(server_field, None)
+    return lines
+
+
+_LEGACY_ADJUSTMENT_HEADER = {
+    "customerid": "CUSTOMERID",
+    "adjustmentno": "RECORDID",
+    "action": "ACTION",
+    "invoiceno": "INVOICENO",
+    "description": "DESCRIPTION",
+    "externalid": "EXTERNALID",
+    "basecurr": "BASECURR",
+    "currency": "CURRENCY",
+    "exchratetype": "EXCH_RATE_TYPE_ID",
+    "exchrate": "EXCHANGE_RATE",
+    "nogl": "NOGL",
+    "batchkey": "PRBATCHKEY",
+}
+
+
+def _legacy_adjustment_fields(body: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """create/update_aradjustment elements -> ARADJUSTMENT fields (amounts keep their sign).
+
+    I-ARADJ's table says ACTION is Draft or Submit while its update sample sends ``Posted``; both
+    spellings are accepted (Posted = Submit).
+    """
+    fields: dict[str, Any] = {}
+    for source, target in _LEGACY_ADJUSTMENT_HEADER.items():
+        if source in body:
+            fields[target] = text_of(body[source])
+    if fields.get("ACTION") == "Posted":
+        fields["ACTION"] = "Submit"
+    for source, target in _LEGACY_DATES.items():
+        if source in body and source != "datedue":
+            fields[target] = _split_date(body[source], source)
+    if not partial:
+        items = body.get("aradjustmentitems")
+        lines = as_list(items.get("lineitem")) if isinstance(items, dict) else []
+        if not lines:
+            raise IntacctBusinessError([generic_error("AR Adjustment must have at least 1 line.")])
+        fields["ARADJUSTMENTITEMS"] = [_legacy_line(line) for line in lines if isinstance(line, dict)]
+    return fields
 
 
 def _legacy_line(line: dict[str, Any]) -> dict[str, Any]:
