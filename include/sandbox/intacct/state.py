@@ -239,6 +239,11 @@ SPECS: dict[str, ObjectSpec] = {
         ),
     )
 }
+#: Objects whose RECORDNOs come from one shared sequence (see IntacctState._allocate).
+RECORDNO_SEQUENCE = {
+    **dict.fromkeys(("ARINVOICE", "ARADJUSTMENT", "ARADVANCE", "ARPYMT"), "PRRECORD:AR"),
+    **dict.fromkeys(("APBILL", "APPYMT"), "PRRECORD:AP"),
+}
 #: Objects a client may write through generic create/update/delete.
 WRITABLE_OBJECTS = frozenset(SPECS)
 AR_PAYMENT_METHODS = frozenset(
@@ -513,8 +518,12 @@ class IntacctState:
             self._ids[spec.name].pop(str(rec.get(spec.id_field, "")), None)
 
     def _allocate(self, object_name: str) -> int:
-        recno = self.next_recordno[object_name]
-        self.next_recordno[object_name] = recno + 1
+        """The next RECORDNO. AR documents (invoices, adjustments, advances, payments) share one
+        sequence, as they share one table in Intacct (PRRECORD): a key such as apply_arpayment's
+        ``arpaymentkey`` then names one record whatever its type. AP documents share another."""
+        counter = RECORDNO_SEQUENCE.get(object_name, object_name)
+        recno = self.next_recordno.get(counter, 1)
+        self.next_recordno[counter] = recno + 1
         return recno
 
     # ---------------------------------------------------------------- writes
@@ -770,9 +779,8 @@ class IntacctState:
         """Legacy apply_arpayment: use an open credit on invoices without new cash.
 
         ``credit_key`` is, as I-ARP says, the RECORDNO of the overpayment (ARPYMT), the advance
-        (ARADVANCE) or the credit memo (ARADJUSTMENT). The sandbox numbers those objects
-        separately, so the key is looked up in all three and must name exactly one open credit
-        (sandbox choice). The application is recorded as a credit-only ARPYMT (RECORDTYPE "ro",
+        (ARADVANCE) or the credit memo (ARADJUSTMENT); AR documents share one RECORDNO sequence, so
+        the key names one record. The application is recorded as a credit-only ARPYMT (RECORDTYPE "ro",
         no cash, no bank) whose RECORDNO is returned, so it can be read and reversed.
         """
         candidates = []
@@ -1724,7 +1732,8 @@ class IntacctState:
         )
         for name, recs in state.records.items():  # never hand out a RECORDNO already taken
             if recs:
-                state.next_recordno[name] = max(state.next_recordno.get(name, 1), max(recs) + 1)
+                counter = RECORDNO_SEQUENCE.get(name, name)
+                state.next_recordno[counter] = max(state.next_recordno.get(counter, 1), max(recs) + 1)
         return state
 
     def save(self, path: Path) -> None:
