@@ -9,7 +9,8 @@ URL shapes (base ``http://127.0.0.1:PORT/v3``, as ``https://quickbooks.api.intui
 ``/company/{realm}/{entity}/{id}`` read, ``POST /company/{realm}/{entity}`` create / update
 (``sparse``) / ``?operation=delete`` / ``?operation=void`` (invoice) /
 ``?operation=update&include=void`` (payment, bill payment), ``/query`` (GET ``?query=`` or POST
-``application/text``), ``/batch``, ``/cdc?entities=..&changedSince=..``, ``/reports/TrialBalance``,
+``application/text``), ``/batch``, ``/cdc?entities=..&changedSince=..``, ``/reports/{TrialBalance,
+ProfitAndLoss,GeneralLedger,AgedReceivables,AgedPayables}`` (see reports.py),
 ``/companyinfo/{realm}``, ``/preferences``, ``/exchangerate?sourcecurrencycode=..&asofdate=..``.
 ``minorversion`` is accepted and ignored; ``requestid`` makes any call replayable.
 OAuth: ``POST /oauth2/v1/tokens/bearer`` (HTTP Basic client auth, ``grant_type=refresh_token``),
@@ -87,7 +88,7 @@ from include.sandbox.qbo.oauth import (
     OAuthStore,
 )
 from include.sandbox.qbo.query import QueryEngine
-from include.sandbox.qbo.reports import trial_balance
+from include.sandbox.qbo.reports import REPORTS
 from include.sandbox.qbo.state import (
     API_WRITABLE,
     CDC_EXCLUDED,
@@ -115,6 +116,7 @@ from include.sandbox.qbo.state import (
     unsupported,
 )
 
+REPORT_NAMES = ("TrialBalance", "ProfitAndLoss", "GeneralLedger", "AgedReceivables", "AgedPayables")
 DEFAULT_LIMITS = LimitConfig(concurrent=10, per_minute=500, batch_per_minute=40)
 MAX_BATCH_ITEMS = 30
 CDC_MAX_OBJECTS = 1000
@@ -478,10 +480,11 @@ class QboRuntime:
         return {"CDCResponse": [{"QueryResponse": sections}]}
 
     def report(self, realm: Realm, name: str, params: dict[str, str]) -> dict[str, Any]:
-        if name.lower() != "trialbalance":
-            raise unsupported(f"Report {name} is not available in the sandbox (TrialBalance is)")
+        build = REPORTS.get(name.lower())
+        if build is None:
+            raise unsupported(f"Report {name} is not available in the sandbox (available: {', '.join(REPORT_NAMES)})")
         now = self.now()
-        return trial_balance(realm, params, today=company_date(now), generated_at=qbo_time(now))
+        return build(realm, params, today=company_date(now), generated_at=qbo_time(now))
 
     def exchange_rate(self, realm: Realm, params: dict[str, str]) -> dict[str, Any]:
         source = params.get("sourcecurrencycode") or params.get("SourceCurrencyCode")
