@@ -38,6 +38,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from include.sandbox.intacct import fields as field_catalogue
+from include.sandbox.intacct import ledger
 from include.sandbox.intacct.query import (
     NUMERIC_FIELDS,
     QueryError,
@@ -87,7 +88,7 @@ WRITE_FUNCTIONS = frozenset(
         "reverse_arpayment",
     }
 )
-QUERY_FUNCTIONS = frozenset({"readByQuery", "readMore", "query", "read", "readByName", "lookup"})
+QUERY_FUNCTIONS = frozenset({"readByQuery", "readMore", "query", "read", "readByName", "lookup", "get_trialbalance"})
 AGGREGATES = ("count", "sum", "avg", "min", "max")
 #: Objects Intacct writes only through legacy functions (I-INV, I-ARADJ): (create, update).
 LEGACY_ONLY = {
@@ -735,6 +736,40 @@ class Gateway:
         )
         out.body = f"<key>{reversal['RECORDNO']}</key>"
         out.records_written = 1
+
+    # -- reports ------------------------------------------------------------------------------------
+    def _fn_get_trialbalance(self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool) -> None:
+        """get_trialbalance (I-TB): see ledger.py for the postings and the response shape."""
+        out.queries = 1
+        if body.get("reportingperiodname") is not None:
+            raise IntacctBusinessError(
+                [generic_error("reportingperiodname is not modelled by the sandbox.", "Use startdate and enddate.")]
+            )
+        unsupported = [
+            key
+            for key in ("departmentid", "projectid", "customerid", "vendorid", "employeeid", "itemid", "classid")
+            if text_of(body.get(key)).strip()
+        ]
+        if unsupported:
+            raise IntacctBusinessError([generic_error(f"The sandbox does not filter by {', '.join(unsupported)}.")])
+        start = _split_date(body.get("startdate"), "startdate")
+        end = _split_date(body.get("enddate"), "enddate")
+        entity = text_of(body.get("locationid")).strip() or session.entity
+        if entity and self.state.entity(entity) is None:
+            raise IntacctBusinessError([generic_error(f"Invalid locationid {entity}.", "Use an entity id.")])
+        ledger.check_entity(self.state, entity)
+        iso = [date(int(t[6:10]), int(t[0:2]), int(t[3:5])).isoformat() for t in (start, end)]
+        rows = ledger.trial_balance(
+            self.state, iso[0], iso[1], entity=entity, show_zero=self._flag(body.get("showzerobalances"))
+        )
+        parts = [f'<data listtype="trialbalance" count="{len(rows)}">']
+        for row in rows:
+            parts.append("<trialbalance>")
+            for key, value in row.items():
+                parts.append(f"<{key}>{esc(format(value, 'f') if isinstance(value, Decimal) else str(value))}</{key}>")
+            parts.append("</trialbalance>")
+        parts.append("</data>")
+        out.body = "".join(parts)
 
     # -- legacy AR adjustment (credit and debit memo) functions --------------------------------------
     def _fn_create_aradjustment(

@@ -11,6 +11,7 @@ shapes the document flows need (I-ARADJ, I-ARP; api-facts-documents.md E1-E4).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -228,3 +229,49 @@ def test_reverse_arpayment_refuses_a_payment_whose_overpayment_is_in_use(client:
     _ok(client.one("reverse_arpayment", {"@key": use, "datereversed": _day(28)}))
     _ok(client.one("reverse_arpayment", {"@key": over, "datereversed": _day(28)}))
     assert [_read(client, "ARINVOICE", key)["TOTALDUE"] for key in (first, second)] == ["10.00", "5.00"]
+
+
+# ------------------------------------------------------------------------------ get_trialbalance
+
+
+def _trial_balance(client: GatewayClient, **extra: Any) -> dict[str, Any]:
+    body = {"startdate": _day(1, 1), "enddate": _day(29, 2), **extra}
+    return client.one("get_trialbalance", body)
+
+
+def test_get_trialbalance_sums_the_posted_documents_per_account(client: GatewayClient) -> None:
+    invoice = _invoice(client, "100.00")
+    _recordno(_payment(client, [{"RECORDKEY": invoice, "TRX_PAYMENTAMOUNT": "40.00"}]))
+    _ok(_adjustment(client, "-10.00"))
+    _payment(client, [{"RECORDKEY": invoice, "TRX_PAYMENTAMOUNT": "5.00"}], ACTION="Draft")  # posts nothing
+    entry = {
+        "JOURNAL": "GJ",
+        "BATCH_DATE": "02/29/2024",
+        "BATCH_TITLE": "Accrual",
+        "ENTRIES": {
+            "GLENTRY": [
+                {"ACCOUNTNO": "60000", "TR_TYPE": "1", "TRX_AMOUNT": "250.00", "LOCATION": "US"},
+                {"ACCOUNTNO": "21000", "TR_TYPE": "-1", "TRX_AMOUNT": "250.00", "LOCATION": "US"},
+            ]
+        },
+    }
+    _ok(client.one("create", {"GLBATCH": entry}))
+    refused = _trial_balance(client)  # US, UK and CA have different base currencies
+    assert "locationid is required" in _errors(refused)[0]
+    data = _ok(_trial_balance(client, locationid="US"))["data"]
+    rows = {row["glaccountno"]: row for row in data["trialbalance"]}
+    assert {k: rows["11000"][k] for k in ("startbalance", "debits", "credits", "endbalance", "currency")} == {
+        "startbalance": "0.00",
+        "debits": "100.00",
+        "credits": "50.00",
+        "endbalance": "50.00",
+        "currency": "USD",
+    }
+    assert (rows["40000"]["credits"], rows["49000"]["debits"], rows["10100"]["debits"]) == ("100.00", "10.00", "40.00")
+    assert (rows["60000"]["endbalance"], rows["21000"]["endbalance"]) == ("250.00", "-250.00")
+    debits = sum(Decimal(r["debits"]) for r in rows.values())
+    credits = sum(Decimal(r["credits"]) for r in rows.values())
+    assert debits == credits == Decimal("400.00")
+    february = _ok(_trial_balance(client, locationid="US", startdate=_day(1, 2)))["data"]
+    feb = {row["glaccountno"]: row for row in february["trialbalance"]}
+    assert (feb["11000"]["startbalance"], feb["11000"]["endbalance"]) == ("100.00", "50.00")
