@@ -84,6 +84,9 @@ WRITE_FUNCTIONS = frozenset(
         "create_aradjustment",
         "update_aradjustment",
         "delete_aradjustment",
+        "create_apadjustment",
+        "update_apadjustment",
+        "delete_apadjustment",
         "apply_arpayment",
         "reverse_arpayment",
     }
@@ -94,6 +97,7 @@ AGGREGATES = ("count", "sum", "avg", "min", "max")
 LEGACY_ONLY = {
     "ARINVOICE": ("create_invoice", "update_invoice"),
     "ARADJUSTMENT": ("create_aradjustment", "update_aradjustment"),
+    "APADJUSTMENT": ("create_apadjustment", "update_apadjustment"),
 }
 READBYQUERY_MAX_PAGE = 1000
 QUERY_MAX_PAGE = 2000
@@ -644,9 +648,9 @@ class Gateway:
                         )
                     rec = self.state.create(spec.name, fields, entity_id=session.entity)
                 else:
-                    if spec.name == "ARADJUSTMENT":
+                    if spec.name in LEGACY_ONLY and spec.name != "ARINVOICE":
                         raise IntacctBusinessError(
-                            [generic_error("ARADJUSTMENT has no generic update; use update_aradjustment.")]
+                            [generic_error(f"{spec.name} has no generic update; use {LEGACY_ONLY[spec.name][1]}.")]
                         )
                     rec = self.state.update(spec.name, fields, entity_id=session.entity)
                 written.append((spec, rec))
@@ -772,46 +776,73 @@ class Gateway:
         out.body = "".join(parts)
 
     # -- legacy AR adjustment (credit and debit memo) functions --------------------------------------
+    def _create_adjustment(self, out: FunctionOutcome, body: dict[str, Any], session: Session, side: str) -> None:
+        object_name = f"{side}ADJUSTMENT"
+        rec = self.state.create(object_name, _legacy_adjustment_fields(body, side), entity_id=session.entity)
+        out.body = f"<key>{rec['RECORDNO']}</key>"
+        out.records_written = 1
+
+    def _update_adjustment(self, out: FunctionOutcome, body: dict[str, Any], session: Session, side: str) -> None:
+        object_name = f"{side}ADJUSTMENT"
+        label = "AR Adjustment" if side == "AR" else "AP Adjustment"
+        key = text_of(body.get("@key")).strip()
+        current = self.state.get(object_name, int(key)) if key.isdigit() else None
+        if current is None:
+            raise IntacctBusinessError(
+                [
+                    generic_error(f"{label} {key or '(no key)'} does not exist."),
+                    generic_error(f"Could not update {label} record!"),
+                ]
+            )
+        fields = _legacy_adjustment_fields(body, side, partial=True)
+        fields["RECORDNO"] = key
+        items = body.get(f"update{side.lower()}adjustmentitems")
+        if isinstance(items, dict):
+            fields[f"{object_name}ITEMS"] = _updated_lines(current.get(f"{object_name}ITEMS", []), items, key)
+        rec = self.state.update(object_name, fields, entity_id=session.entity)
+        out.body = f"<key>{rec['RECORDNO']}</key>"
+        out.records_written = 1
+
+    def _delete_adjustment(self, out: FunctionOutcome, body: dict[str, Any], session: Session, side: str) -> None:
+        key = text_of(body.get("@key")).strip()
+        if not key:
+            raise IntacctBusinessError([generic_error(f"delete_{side.lower()}adjustment needs key=RECORDNO.")])
+        self.state.delete(f"{side}ADJUSTMENT", key, entity_id=session.entity)
+        out.body = f"<key>{esc(key)}</key>"
+        out.records_written = 1
+
+    def _fn_create_apadjustment(
+        self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool
+    ) -> None:
+        """create_apadjustment: like create_aradjustment; a negative total lowers what is owed."""
+        self._create_adjustment(out, body, session, "AP")
+
+    def _fn_update_apadjustment(
+        self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool
+    ) -> None:
+        self._update_adjustment(out, body, session, "AP")
+
+    def _fn_delete_apadjustment(
+        self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool
+    ) -> None:
+        self._delete_adjustment(out, body, session, "AP")
+
     def _fn_create_aradjustment(
         self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool
     ) -> None:
         """create_aradjustment (I-ARADJ): negative line amounts make a credit memo, positive a debit memo."""
-        fields = _legacy_adjustment_fields(body)
-        rec = self.state.create("ARADJUSTMENT", fields, entity_id=session.entity)
-        out.body = f"<key>{rec['RECORDNO']}</key>"
-        out.records_written = 1
+        self._create_adjustment(out, body, session, "AR")
 
     def _fn_update_aradjustment(
         self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool
     ) -> None:
         """update_aradjustment key=..: header fields, ``updatelineitem line_num`` changes, ``lineitem`` adds."""
-        key = text_of(body.get("@key")).strip()
-        current = self.state.get("ARADJUSTMENT", int(key)) if key.isdigit() else None
-        if current is None:
-            raise IntacctBusinessError(
-                [
-                    generic_error(f"AR adjustment {key or '(no key)'} does not exist."),
-                    generic_error("Could not update AR Adjustment record!"),
-                ]
-            )
-        fields = _legacy_adjustment_fields(body, partial=True)
-        fields["RECORDNO"] = key
-        items = body.get("updatearadjustmentitems")
-        if isinstance(items, dict):
-            fields["ARADJUSTMENTITEMS"] = _updated_lines(current.get("ARADJUSTMENTITEMS", []), items, key)
-        rec = self.state.update("ARADJUSTMENT", fields, entity_id=session.entity)
-        out.body = f"<key>{rec['RECORDNO']}</key>"
-        out.records_written = 1
+        self._update_adjustment(out, body, session, "AR")
 
     def _fn_delete_aradjustment(
         self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool
     ) -> None:
-        key = text_of(body.get("@key")).strip()
-        if not key:
-            raise IntacctBusinessError([generic_error("delete_aradjustment needs key=RECORDNO.")])
-        self.state.delete("ARADJUSTMENT", key, entity_id=session.entity)
-        out.body = f"<key>{esc(key)}</key>"
-        out.records_written = 1
+        self._delete_adjustment(out, body, session, "AR")
 
     # -- legacy AR payment functions ---------------------------------------------------------------
     def _fn_apply_arpayment(self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool) -> None:
@@ -976,9 +1007,11 @@ def _updated_lines(current: list[dict[str, Any]], items: dict[str, Any], key: st
 
 _LEGACY_ADJUSTMENT_HEADER = {
     "customerid": "CUSTOMERID",
+    "vendorid": "VENDORID",
     "adjustmentno": "RECORDID",
     "action": "ACTION",
     "invoiceno": "INVOICENO",
+    "billno": "BILLNO",
     "description": "DESCRIPTION",
     "externalid": "EXTERNALID",
     "basecurr": "BASECURR",
@@ -990,8 +1023,8 @@ _LEGACY_ADJUSTMENT_HEADER = {
 }
 
 
-def _legacy_adjustment_fields(body: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
-    """create/update_aradjustment elements -> ARADJUSTMENT fields (amounts keep their sign).
+def _legacy_adjustment_fields(body: dict[str, Any], side: str, *, partial: bool = False) -> dict[str, Any]:
+    """create/update_{ar,ap}adjustment elements -> {AR,AP}ADJUSTMENT fields (amounts keep their sign).
 
     I-ARADJ's table says ACTION is Draft or Submit while its update sample sends ``Posted``; both
     spellings are accepted (Posted = Submit).
@@ -1006,11 +1039,11 @@ def _legacy_adjustment_fields(body: dict[str, Any], *, partial: bool = False) ->
         if source in body and source != "datedue":
             fields[target] = _split_date(body[source], source)
     if not partial:
-        items = body.get("aradjustmentitems")
+        items = body.get(f"{side.lower()}adjustmentitems")
         lines = as_list(items.get("lineitem")) if isinstance(items, dict) else []
         if not lines:
-            raise IntacctBusinessError([generic_error("AR Adjustment must have at least 1 line.")])
-        fields["ARADJUSTMENTITEMS"] = [_legacy_line(line) for line in lines if isinstance(line, dict)]
+            raise IntacctBusinessError([generic_error(f"{side} Adjustment must have at least 1 line.")])
+        fields[f"{side}ADJUSTMENTITEMS"] = [_legacy_line(line) for line in lines if isinstance(line, dict)]
     return fields
 
 

@@ -8,7 +8,8 @@ Each posted document posts double-entry lines in its entity's base currency (the
   overpayment, credit A/R. Credits applied by a payment (memos, advances, earlier overpayments)
   move nothing in the GL; a discount (TRX_TOTALDISCOUNTTOAPPLY) debits the discount account.
 - ARADVANCE: debit the bank, credit each line's account (A/R when a line names none).
-- APBILL: debit each line's account, credit A/P. APPYMT: debit A/P, credit the bank.
+- APBILL: debit each line's account, credit A/P; APADJUSTMENT the same with the line's sign.
+  APPYMT: debit A/P with the cash, credit the bank (debit memos applied move nothing).
 - GLBATCH: its own entries (TR_TYPE 1 debit, -1 credit).
 
 Drafts, and documents awaiting approval, post nothing. Sandbox choices (Intacct's AR/AP
@@ -73,13 +74,14 @@ def postings(state: IntacctState, entity: str) -> Iterator[Posting]:
                 yield when, str(line.get("ACCOUNTNO", "")), sign * amount
                 total += amount
             yield when, control, -sign * total
-    for rec in mine("APBILL"):
-        when = rec.get("WHENPOSTED") or rec.get("WHENCREATED", "")
-        total = ZERO
-        for line in rec.get("APBILLITEMS", []):
-            yield when, str(line.get("ACCOUNTNO", "")), line.get("AMOUNT", ZERO)
-            total += line.get("AMOUNT", ZERO)
-        yield when, AP_ACCOUNT, -total
+    for object_name in ("APBILL", "APADJUSTMENT"):
+        for rec in mine(object_name):
+            when = rec.get("WHENPOSTED") or rec.get("WHENCREATED", "")
+            total = ZERO
+            for line in rec.get(f"{object_name}ITEMS", []):
+                yield when, str(line.get("ACCOUNTNO", "")), line.get("AMOUNT", ZERO)
+                total += line.get("AMOUNT", ZERO)
+            yield when, AP_ACCOUNT, -total
     for rec in mine("ARPYMT"):
         rate = rec.get("EXCHANGE_RATE", Decimal(1))
         received = rec.get("TOTALENTERED", ZERO)

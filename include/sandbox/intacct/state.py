@@ -218,11 +218,21 @@ SPECS: dict[str, ObjectSpec] = {
             date_fields=_AR_DOC_DATES,
         ),
         ObjectSpec(
+            "APADJUSTMENT",
+            "AP Adjustment",
+            None,
+            transaction=True,
+            required=("VENDORID", "WHENCREATED"),
+            line_key="APADJUSTMENTITEMS",
+            line_tag="APADJUSTMENTITEM",
+            date_fields=frozenset({"WHENCREATED", "WHENPOSTED", "WHENPAID", "EXCH_RATE_DATE"}),
+        ),
+        ObjectSpec(
             "APPYMT",
             "AP Payment",
             None,
             transaction=True,
-            required=("VENDORID", "PAYMENTDATE", "PAYMENTMETHOD", "FINANCIALENTITY"),
+            required=("VENDORID", "PAYMENTDATE"),  # FINANCIALENTITY/PAYMENTMETHOD unless credit-only (I-APP)
             line_key="APPYMTDETAILS",
             line_tag="APPYMTDETAIL",
             date_fields=frozenset({"PAYMENTDATE", "WHENPAID"}),
@@ -242,7 +252,7 @@ SPECS: dict[str, ObjectSpec] = {
 #: Objects whose RECORDNOs come from one shared sequence (see IntacctState._allocate).
 RECORDNO_SEQUENCE = {
     **dict.fromkeys(("ARINVOICE", "ARADJUSTMENT", "ARADVANCE", "ARPYMT"), "PRRECORD:AR"),
-    **dict.fromkeys(("APBILL", "APPYMT"), "PRRECORD:AP"),
+    **dict.fromkeys(("APBILL", "APADJUSTMENT", "APPYMT"), "PRRECORD:AP"),
 }
 #: Objects a client may write through generic create/update/delete.
 WRITABLE_OBJECTS = frozenset(SPECS)
@@ -253,6 +263,8 @@ AP_PAYMENT_METHODS = frozenset({"Printed Check", "Cash", "EFT", "Charge Card", "
 ACH_ACCOUNT_TYPES = frozenset({"Checking Account", "Savings Account"})
 ACH_REMITTANCE_TYPES = frozenset({"CTX", "PPD", "CCD"})
 # Credit applications an ARPYMT detail may carry: key field -> (credit object, amount field).
+#: Credits an APPYMT detail may carry (I-APP): AP debit memos (vendor credits).
+AP_CREDIT_APPLICATIONS = {"ADJUSTMENTKEY": ("APADJUSTMENT", "TRX_ADJUSTMENTAMOUNT")}
 CREDIT_APPLICATIONS = {
     "ADJUSTMENTKEY": ("ARADJUSTMENT", "TRX_ADJUSTMENTAMOUNT"),
     "ADVANCEKEY": ("ARADVANCE", "TRX_POSTEDADVANCEAMOUNT"),
@@ -645,7 +657,8 @@ class IntacctState:
                 [generic_error(f"Cannot delete {spec.label} with RECORDNO {recordno}: no such record.")]
             )
         errors: list[IntacctErrorDetail] = []
-        if spec.name in ("ARINVOICE", "APBILL", "ARADJUSTMENT", "ARADVANCE") and rec.get("TRX_TOTALPAID", ZERO) != 0:
+        paid_docs = ("ARINVOICE", "APBILL", "ARADJUSTMENT", "APADJUSTMENT", "ARADVANCE")
+        if spec.name in paid_docs and rec.get("TRX_TOTALPAID", ZERO) != 0:
             errors.append(
                 generic_error(
                     f"{spec.label} {recordno} has payments or credits applied.",
@@ -663,7 +676,7 @@ class IntacctState:
             errors.append(generic_error(f"Could not delete {spec.label} record!"))
             raise IntacctBusinessError(errors)
         with self.transaction():
-            if spec.name == "APPYMT":
+            if spec.name == "APPYMT" and rec.get("STATE") != "Draft":
                 self._apply_payment(spec, rec, ctx, sign=-1)
             self._remove(spec, rec)
 
@@ -1336,6 +1349,18 @@ class IntacctState:
         if not errors and rec["TRX_TOTALENTERED"] == 0:
             errors.append(generic_error("An AR adjustment cannot total zero.", "Negative lines make a credit memo."))
 
+    def _derive_apadjustment(
+        self, rec: Record, ctx: _WriteContext, errors: list[IntacctErrorDetail], existing: Record | None
+    ) -> None:
+        """AP adjustments keep the sign of their lines, as AR ones do: a negative total lowers what is
+        owed (a debit memo, QuickBooks' vendor credit), a positive one raises it (a credit memo)."""
+        self._derive_document(
+            SPECS["APADJUSTMENT"], rec, ctx, errors, existing,
+            party_object="VENDOR", party_field="VENDORID", term_object=None, sign=1,
+        )  # fmt: skip
+        if not errors and rec["TRX_TOTALENTERED"] == 0:
+            errors.append(generic_error("An AP adjustment cannot total zero."))
+
     def _derive_aradvance(
         self, rec: Record, ctx: _WriteContext, errors: list[IntacctErrorDetail], existing: Record | None
     ) -> None:
@@ -1497,10 +1522,10 @@ class IntacctState:
             cash_amount = detail.get("TRX_PAYMENTAMOUNT")
             if cash_amount is not None:
                 amounts.append(("", "", cash_amount))
+            for key_field, (credit_object, amount_field) in _credits_of(spec.name).items():
+                if detail.get(key_field):
+                    amounts.append((credit_object, detail[key_field], detail.get(amount_field, ZERO)))
             if is_ar:
-                for key_field, (credit_object, amount_field) in CREDIT_APPLICATIONS.items():
-                    if detail.get(key_field):
-                        amounts.append((credit_object, detail[key_field], detail.get(amount_field, ZERO)))
                 if detail.get("TRX_TOTALDISCOUNTTOAPPLY") is not None:
                     amounts.append(("DISCOUNT", "", detail["TRX_TOTALDISCOUNTTOAPPLY"]))
                 if not _blank(detail.get("DISCOUNTDATE")):
@@ -1534,8 +1559,7 @@ class IntacctState:
                     ckey = (credit_object, credit["RECORDNO"])
                     available = -credit["TRX_TOTALDUE"] - pending.get(ckey, ZERO)
                     if available <= 0 and not pending.get(ckey):
-                        kind = "a debit memo" if credit_object == "ARADJUSTMENT" else "fully applied"
-                        errors.append(generic_error(f"{credit_object} {credit_key} is {kind}, not a credit{where}."))
+                        errors.append(generic_error(f"{credit_object} {credit_key} is not an open credit{where}."))
                         continue
                     if amount > available:
                         errors.append(
@@ -1566,14 +1590,14 @@ class IntacctState:
         if overpayment and party_value is None:
             errors.append(generic_error("An overpayment needs CUSTOMERID (whose credit it becomes)."))
         moves_money = bool(cash or overpayment)
-        needs_method = moves_money or not is_ar or not _blank(rec.get("PAYMENTMETHOD"))
+        needs_method = moves_money or not _blank(rec.get("PAYMENTMETHOD"))
         if needs_method and rec.get("PAYMENTMETHOD") not in methods:
             errors.append(
                 generic_error(f"Invalid PAYMENTMETHOD {rec.get('PAYMENTMETHOD')}.", f"Use one of {sorted(methods)}.")
             )
-        # A credit-only AR payment (no cash, no overpayment) needs no bank: I-APP says so for AP and
-        # I-ARP is silent; the sandbox applies the same rule to AR.
-        bank = self._financial_entity(rec, ctx, errors) if (moves_money or not is_ar) else None
+        # A credit-only payment (no cash, no overpayment) needs no bank nor method: I-APP says so for
+        # AP and I-ARP is silent; the sandbox applies the same rule to AR.
+        bank = self._financial_entity(rec, ctx, errors) if moves_money else None
         if not owner and bank is not None:
             owner = bank.get("MEGAENTITYID", "")
         if not rec.get(spec.line_key or "") and not overpayment:
@@ -1661,7 +1685,7 @@ class IntacctState:
                 total += detail["TRX_PAYMENTAMOUNT"]
             if detail.get("TRX_TOTALDISCOUNTTOAPPLY") is not None:
                 total += detail["TRX_TOTALDISCOUNTTOAPPLY"]
-            for key_field, (credit_object, amount_field) in CREDIT_APPLICATIONS.items():
+            for key_field, (credit_object, amount_field) in _credits_of(spec.name).items():
                 if detail.get(key_field):
                     amount = detail.get(amount_field, ZERO)
                     credit = self.get(credit_object, int(detail[key_field]))
@@ -1777,6 +1801,10 @@ def _lines(spec: ObjectSpec, value: Any) -> list[Any]:
     if isinstance(value, list):
         return value
     return []
+
+
+def _credits_of(payment_object: str) -> dict[str, tuple[str, str]]:
+    return CREDIT_APPLICATIONS if payment_object == "ARPYMT" else AP_CREDIT_APPLICATIONS
 
 
 def _deep_merge(base: Record, changes: Record) -> Record:

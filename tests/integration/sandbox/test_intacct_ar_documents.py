@@ -151,7 +151,7 @@ def test_debit_memo_is_paid_through_posadjkey_and_a_credit_memo_pays_an_invoice(
     # a debit memo is no credit
     other = _invoice(client, "50.00")
     refused = _payment(client, [{"RECORDKEY": other, "ADJUSTMENTKEY": debit, "TRX_ADJUSTMENTAMOUNT": "1.00"}])
-    assert any("not a credit" in text for text in _errors(refused))
+    assert any("not an open credit" in text for text in _errors(refused))
 
 
 # ------------------------------------------------------------------------------- AR payments
@@ -275,3 +275,39 @@ def test_get_trialbalance_sums_the_posted_documents_per_account(client: GatewayC
     february = _ok(_trial_balance(client, locationid="US", startdate=_day(1, 2)))["data"]
     feb = {row["glaccountno"]: row for row in february["trialbalance"]}
     assert (feb["11000"]["startbalance"], feb["11000"]["endbalance"]) == ("100.00", "50.00")
+
+
+# ---------------------------------------------------------------------------- create_apadjustment
+
+
+def test_create_apadjustment_debit_memo_pays_a_bill_through_a_credit_only_payment(client: GatewayClient) -> None:
+    _ok(client.one("create", {"VENDOR": {"VENDORID": "V1", "NAME": "Hall Properties"}}))
+    bill = {
+        "VENDORID": "V1",
+        "WHENCREATED": "01/15/2024",
+        "TERMNAME": "N30",
+        "APBILLITEMS": {"APBILLITEM": {"ACCOUNTNO": "60000", "TRX_AMOUNT": "900.00", "LOCATIONID": "US-SF"}},
+    }
+    bill_no = _ok(client.one("create", {"APBILL": bill}))["data"]["apbill"]["RECORDNO"]
+    lines = {"lineitem": {"glaccountno": "60000", "amount": "-150.00", "memo": "Rent credit", "locationid": "US-SF"}}
+    body = {"vendorid": "V1", "datecreated": _day(1), "adjustmentno": "VC-1", "apadjustmentitems": lines}
+    memo_no = _ok(client.one("create_apadjustment", body))["key"]
+    assert memo_no != bill_no  # AP documents share one RECORDNO sequence too
+    memo = _read(client, "APADJUSTMENT", memo_no)
+    assert (memo["RECORDID"], memo["TOTALENTERED"], memo["TOTALDUE"]) == ("VC-1", "-150.00", "-150.00")
+    generic = client.one("create", {"APADJUSTMENT": {"VENDORID": "V1", "WHENCREATED": "02/01/2024"}})
+    assert "use create_apadjustment" in _errors(generic)[0]
+    payment = {
+        "VENDORID": "V1",
+        "PAYMENTDATE": "02/10/2024",
+        "APPYMTDETAILS": {
+            "APPYMTDETAIL": {"RECORDKEY": bill_no, "ADJUSTMENTKEY": memo_no, "TRX_ADJUSTMENTAMOUNT": "150.00"}
+        },
+    }
+    _ok(client.one("create", {"APPYMT": payment}))  # credit-only: no FINANCIALENTITY, no PAYMENTMETHOD (I-APP)
+    assert (_read(client, "APBILL", bill_no)["TOTALDUE"], _read(client, "APADJUSTMENT", memo_no)["TOTALDUE"]) == (
+        "750.00",
+        "0.00",
+    )
+    rows = {r["glaccountno"]: r for r in _ok(_trial_balance(client, locationid="US"))["data"]["trialbalance"]}
+    assert (rows["20000"]["endbalance"], rows["60000"]["endbalance"]) == ("-750.00", "750.00")
