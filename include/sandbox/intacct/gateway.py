@@ -23,8 +23,19 @@ Choices where Intacct documents nothing (api-facts.md Part D):
   partial-update sample does). Use ``transaction="true"`` for all-or-nothing.
 - Entity privacy (state.py): at top level, query/readByQuery see entity-owned records only with
   ``showprivate``; read/readByName of explicitly named keys find them without it.
-- Query errors use errorno "Query Failed" (the documented sample); business errors BL01001973 /
-  BL34000061 (see state.py).
+- Query errors use errorno "Query Failed" (the documented sample), except fields an object does
+  not document: XL03000006 "The following fields cannot be queried: [ obj: [F] ]" (fields.py);
+  business errors BL01001973 / BL34000061 (see state.py).
+- Control-level errors carry their text in ``<description2>`` (where I-ERR shows it and the SDKs
+  read it); gateway errors (GW-nnnn, documented with ``<description>``) keep ``<description>``.
+- ``lookup`` answers ``<Type Name=..><Fields><Field><ID>..`` from fields.py. ``query`` aggregates
+  (count, sum, avg, min, max) group by the selected plain fields and come back as
+  ``FUNCTION.FIELD`` elements (``COUNT.RECORDNO``): Intacct documents the aggregates, not the
+  response.
+- Legacy functions served: create_invoice / update_invoice / reverse_invoice,
+  create/update/delete_aradjustment and _apadjustment (the only way to write adjustments; the
+  generic create/update of ARADJUSTMENT/APADJUSTMENT is refused, as of ARINVOICE),
+  apply_arpayment, reverse_arpayment, get_trialbalance (ledger.py).
 """
 
 from __future__ import annotations

@@ -62,10 +62,25 @@ Choices where the real service is undocumented (see /work/shared/api-facts.md, N
 - Money: TRX_* totals are in the transaction currency, the plain totals (TOTALENTERED, TOTALPAID,
   TOTALDUE) in the entity's base currency at the document's EXCHANGE_RATE, rounded to cents. A
   fully settled document has TOTALDUE exactly 0 in both (no FX gain/loss is modelled).
-- Credits: ARADJUSTMENT (credit memo) and ARADVANCE carry negative totals; they are applied to an
-  invoice through an ARPYMT detail (``ADJUSTMENTKEY``+``TRX_ADJUSTMENTAMOUNT``,
-  ``ADVANCEKEY``+``TRX_POSTEDADVANCEAMOUNT``). An ARPYMT ``OVERPAYMENTAMOUNT`` is kept on the
-  payment as unapplied credit (TOTALDUE negative); applying it later is not modelled.
+- Credits: ARADJUSTMENT and APADJUSTMENT keep the sign of their lines (I-ARADJ: a negative
+  amount is a credit memo, a positive one a debit memo); ARADVANCE carries a negative total. An
+  ARPYMT detail pays an invoice (RECORDKEY) or a debit memo (POSADJKEY) with cash, a credit memo
+  (``ADJUSTMENTKEY``+``TRX_ADJUSTMENTAMOUNT``), an advance (``ADVANCEKEY``+
+  ``TRX_POSTEDADVANCEAMOUNT``), an earlier overpayment (``OVERPAYMENTKEY``+
+  ``TRX_POSTEDOVERPAYMENTAMOUNT``) or a discount (``TRX_TOTALDISCOUNTTOAPPLY``); an APPYMT detail
+  may apply an AP debit memo (``ADJUSTMENTKEY``). An ARPYMT ``OVERPAYMENTAMOUNT`` is kept on the
+  payment as unapplied credit (TOTALDUE negative) until applied. A payment with no cash and no
+  overpayment (credit-only) needs no FINANCIALENTITY nor PAYMENTMETHOD (I-APP says so for AP;
+  the sandbox does the same for AR). DISCOUNTDATE, inline credits (INLINEKEY) and negative
+  invoices (NEGATIVEINVOICEKEY) are refused as not modelled.
+- AR payments: ``ACTION`` Draft keeps a draft that applies nothing; only drafts can be updated
+  (details, when sent, replace the set; ``ACTION`` Submit posts it) or deleted (I-ARP); a
+  completed payment is undone with ``reverse_arpayment`` (it stays, STATE "Reversed").
+- RECORDNO: AR documents (ARINVOICE, ARADJUSTMENT, ARADVANCE, ARPYMT) share one sequence and AP
+  documents (APBILL, APADJUSTMENT, APPYMT) another, as they share one table in Intacct, so a key
+  such as apply_arpayment's ``arpaymentkey`` names one record whatever its type.
+- Money: amounts with more than two decimals are rounded half-up to cents on input (Intacct rounds
+  to two places); exchange rates keep their precision.
 - Errors other than duplicates (BL34000061) use BL01001973 with the specific text in description2,
   followed by the generic "Could not create X record!" error, as the documented samples do.
 - Generic fields the sandbox does not model are accepted on create/update and stored as given.
