@@ -45,7 +45,20 @@ Choices where Intuit's documentation is silent or contradicts itself (api-facts.
 - **Name lists cannot be deleted** (``500 Unsupported Operation``; make them inactive).
 - **CDC**: ``changedSince`` older than 30 days is a 400 ValidationFault ``6000``; each entity returns
   at most 1000 objects, oldest change first, so a client can move its watermark and ask again.
-- **Query**: ``=``, ``IN`` and ``LIKE`` on text ignore case; MAXRESULTS above 1000 is capped.
+- **Query**: ``=``, ``IN`` and ``LIKE`` on text ignore case; MAXRESULTS above 1000 is capped. Only
+  properties Intuit documents as filterable/sortable may be used (``fields.py``; others are 4001
+  ``QueryValidationError: property 'X' is not queryable``, as Intuit answers).
+- **Sparse update** cannot remove ``DisplayName``/``Name``: an empty one (python-quickbooks sends
+  every unset property as ``""``) means "not sent" for those two; other empty properties clear.
+- **Defaults real records carry** (ABQ records): Invoice/CreditMemo ``LinkedTxn: []``,
+  ``PrintStatus``/``EmailStatus`` ``NotSet``, ``ApplyTaxAfterDiscount`` false; Bill ``APAccountRef``
+  (the A/P account); BillPayment ``CheckPayment.PrintStatus`` ``NeedToPrint`` (Intuit's default);
+  JournalEntry ``TxnTaxDetail: {}``; Customer ``PreferredDeliveryMethod`` ``Print``, sub-customer
+  ``Level``, an ``Id`` on each stored address. DueDate is always filled: terms, else the company's
+  ``DefaultTerms`` preference, else the transaction date.
+- **Journal entries** on Accounts Receivable / Payable need a Customer / Vendor ``Entity``
+  (6000, Intuit's wording).
+- **Reports**: see reports.py for the choices (date defaults, unmodelled filters refused).
 - **Reset** (``POST /_sandbox/reset``) also puts limits and the knobs of ``PATCH /_sandbox/config``
   back to their start values; OAuth clients and tokens survive it.
 - **Injected 503** answers with an HTML gateway page (not JSON), as a load balancer would; an
