@@ -167,3 +167,16 @@ def test_sdk_query_aggregates_count_and_sum_without_reading_every_record(sdk: Sa
         {"query": {"object": "APBILL", "select": {"count": "RECORDNO"}, "options": {"showprivate": "true"}}}
     )
     assert total["data"]["APBILL"]["COUNT.RECORDNO"] == "3"
+
+
+def test_every_served_object_has_a_field_catalogue_covering_the_sdk_field_lists() -> None:
+    """sageintacctsdk's get_all sends its constants' field lists to ``query``: they are real fields."""
+    from sageintacctsdk.apis.constants import dimensions_fields_mapping
+
+    from include.sandbox.intacct import fields
+    from include.sandbox.intacct.state import SPECS
+
+    assert set(SPECS) <= set(fields.QUERYABLE)
+    served = {name: names for name, names in dimensions_fields_mapping.items() if name in SPECS}
+    assert served
+    assert {name: fields.not_queryable(name, names) for name, names in served.items()} == {key: [] for key in served}
