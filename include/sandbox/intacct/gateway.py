@@ -35,7 +35,7 @@ Choices where Intacct documents nothing (api-facts.md Part D):
 - Legacy functions served: create_invoice / update_invoice / reverse_invoice,
   create/update/delete_aradjustment and _apadjustment (the only way to write adjustments; the
   generic create/update of ARADJUSTMENT/APADJUSTMENT is refused, as of ARINVOICE),
-  apply_arpayment, reverse_arpayment, get_trialbalance (ledger.py).
+  apply_arpayment, reverse_arpayment, get_trialbalance and get_accountbalances (ledger.py).
 """
 
 from __future__ import annotations
@@ -102,7 +102,9 @@ WRITE_FUNCTIONS = frozenset(
         "reverse_arpayment",
     }
 )
-QUERY_FUNCTIONS = frozenset({"readByQuery", "readMore", "query", "read", "readByName", "lookup", "get_trialbalance"})
+QUERY_FUNCTIONS = frozenset(
+    {"readByQuery", "readMore", "query", "read", "readByName", "lookup", "get_trialbalance", "get_accountbalances"}
+)
 AGGREGATES = ("count", "sum", "avg", "min", "max")
 #: Objects Intacct writes only through legacy functions (I-INV, I-ARADJ): (create, update).
 LEGACY_ONLY = {
@@ -755,6 +757,49 @@ class Gateway:
     # -- reports ------------------------------------------------------------------------------------
     def _fn_get_trialbalance(self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool) -> None:
         """get_trialbalance (I-TB): see ledger.py for the postings and the response shape."""
+        rows = self._ledger_rows(out, body, session)
+        parts = [f'<data listtype="trialbalance" count="{len(rows)}">']
+        for row in rows:
+            parts.append("<trialbalance>")
+            for key, value in row.items():
+                parts.append(f"<{key}>{esc(format(value, 'f') if isinstance(value, Decimal) else str(value))}</{key}>")
+            parts.append("</trialbalance>")
+        parts.append("</data>")
+        out.body = "".join(parts)
+
+    def _fn_get_accountbalances(
+        self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool
+    ) -> None:
+        """get_accountbalances (I-ACCTBAL) for one account (glaccountno) or a range (startaccountno,
+        endaccountno); rows as the documented ``<accountbalance>`` (glaccountno, startbalance,
+        periodbalance, endbalance, currency). accountgroupname is refused (groups are not modelled)."""
+        if text_of(body.get("accountgroupname")).strip():
+            raise IntacctBusinessError([generic_error("accountgroupname is not modelled by the sandbox.")])
+        one = text_of(body.get("glaccountno")).strip()
+        low, high = text_of(body.get("startaccountno")).strip(), text_of(body.get("endaccountno")).strip()
+        if not one and not (low and high):
+            raise IntacctBusinessError(
+                [generic_error("Provide glaccountno, or startaccountno and endaccountno.", "Name the accounts.")]
+            )
+        rows = [
+            row
+            for row in self._ledger_rows(out, body, session)
+            if (row["glaccountno"] == one if one else low <= row["glaccountno"] <= high)
+        ]
+        parts = [f'<data listtype="accountbalance" count="{len(rows)}">']
+        for row in rows:
+            period = row["debits"] - row["credits"]
+            parts.append(
+                f"<accountbalance><glaccountno>{esc(row['glaccountno'])}</glaccountno>"
+                f"<startbalance>{row['startbalance']:f}</startbalance><periodbalance>{period:f}</periodbalance>"
+                f"<endbalance>{row['endbalance']:f}</endbalance><currency>{esc(row['currency'])}</currency>"
+                "</accountbalance>"
+            )
+        parts.append("</data>")
+        out.body = "".join(parts)
+
+    def _ledger_rows(self, out: FunctionOutcome, body: dict[str, Any], session: Session) -> list[dict[str, Any]]:
+        """Shared by get_trialbalance and get_accountbalances: dates, entity, then ledger.trial_balance."""
         out.queries = 1
         if body.get("reportingperiodname") is not None:
             raise IntacctBusinessError(
@@ -774,17 +819,9 @@ class Gateway:
             raise IntacctBusinessError([generic_error(f"Invalid locationid {entity}.", "Use an entity id.")])
         ledger.check_entity(self.state, entity)
         iso = [date(int(t[6:10]), int(t[0:2]), int(t[3:5])).isoformat() for t in (start, end)]
-        rows = ledger.trial_balance(
+        return ledger.trial_balance(
             self.state, iso[0], iso[1], entity=entity, show_zero=self._flag(body.get("showzerobalances"))
         )
-        parts = [f'<data listtype="trialbalance" count="{len(rows)}">']
-        for row in rows:
-            parts.append("<trialbalance>")
-            for key, value in row.items():
-                parts.append(f"<{key}>{esc(format(value, 'f') if isinstance(value, Decimal) else str(value))}</{key}>")
-            parts.append("</trialbalance>")
-        parts.append("</data>")
-        out.body = "".join(parts)
 
     # -- legacy AR adjustment (credit and debit memo) functions --------------------------------------
     def _create_adjustment(self, out: FunctionOutcome, body: dict[str, Any], session: Session, side: str) -> None:

@@ -275,6 +275,12 @@ def test_get_trialbalance_sums_the_posted_documents_per_account(client: GatewayC
     february = _ok(_trial_balance(client, locationid="US", startdate=_day(1, 2)))["data"]
     feb = {row["glaccountno"]: row for row in february["trialbalance"]}
     assert (feb["11000"]["startbalance"], feb["11000"]["endbalance"]) == ("100.00", "50.00")
+    balances = client.one(
+        "get_accountbalances",
+        {"startdate": _day(1, 2), "enddate": _day(29, 2), "glaccountno": "11000", "locationid": "US"},
+    )
+    balance = _ok(balances)["data"]["accountbalance"]  # one account: one element
+    assert (balance["startbalance"], balance["periodbalance"], balance["endbalance"]) == ("100.00", "-50.00", "50.00")
 
 
 # ---------------------------------------------------------------------------- create_apadjustment
