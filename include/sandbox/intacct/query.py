@@ -6,8 +6,9 @@ datetimes (``MM/DD/YYYY HH:MM:SS``, company local time) chronologically, everyth
 (case-sensitive unless the query asks for ``caseinsensitive``). In readByQuery, ``STATUS = 'T'`` /
 ``'F'`` means active / inactive, as the Intacct examples write it.
 
-Choice (not documented by Intacct): a field the sandbox does not hold reads as empty rather than
-failing the query, so clients asking for the long field lists of the SDKs still work.
+Fields are checked against the object's documented query fields (``fields.py``): an unknown or
+misspelt field in select, filter or order fails as Intacct fails it (XL03000006). A documented field
+the sandbox does not hold reads as empty, so clients asking for the SDKs' long field lists work.
 """
 
 from __future__ import annotations
@@ -26,6 +27,26 @@ NUMERIC_FIELDS = MONEY_FIELDS | {"RECORDNO", "TR_TYPE", "LINE_NO", "BATCHNO", "D
 
 class QueryError(ValueError):
     """The query text or filter cannot be understood; becomes a failed function result."""
+
+    errorno = "Query Failed"
+
+
+class QueryFieldError(QueryError):
+    """Fields the object cannot query: Intacct's own answer (XL03000006, see fields.py)."""
+
+    errorno = "XL03000006"
+
+    def __init__(self, object_name: str, names: list[str]) -> None:
+        super().__init__(f"The following fields cannot be queried: [ {object_name.lower()}: [{', '.join(names)}] ]")
+
+
+def check_fields(spec: ObjectSpec, names: list[str]) -> None:
+    """Raise QueryFieldError unless every name is a documented query field of the object."""
+    from include.sandbox.intacct.fields import not_queryable
+
+    bad = not_queryable(spec.name, [n.upper() for n in names])
+    if bad:
+        raise QueryFieldError(spec.name, bad)
 
 
 def field_value(rec: Record, name: str) -> Any:
@@ -161,6 +182,7 @@ def compile_filter(spec: ObjectSpec, node: Any, *, fold: bool) -> Predicate:
     """``<filter>`` content (as parsed by xmltodict) -> predicate. Top-level siblings are ANDed."""
     if node is None:
         return lambda rec: True
+    check_fields(spec, _filter_fields(node))
     if not isinstance(node, dict):
         raise QueryError("filter must contain operators")
     parts: list[Predicate] = []
@@ -168,6 +190,19 @@ def compile_filter(spec: ObjectSpec, node: Any, *, fold: bool) -> Predicate:
         for item in _as_list(value):
             parts.append(_compile_node(spec, key, item, fold=fold))
     return _all(parts)
+
+
+def _filter_fields(node: Any) -> list[str]:
+    """Every ``<field>`` named anywhere in a filter tree."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "field":
+                found.extend(str(v).strip() for v in _as_list(value) if isinstance(v, str))
+            else:
+                for item in _as_list(value):
+                    found.extend(_filter_fields(item))
+    return found
 
 
 def _all(parts: list[Predicate]) -> Predicate:
@@ -290,6 +325,7 @@ class _SqlParser:
             return inner
         if kind != "word":
             raise QueryError(f"Invalid query: expected a field name, got {value!r}")
+        check_fields(self.spec, [value.upper()])
         return self.condition(value.upper())
 
     def literal(self) -> str:

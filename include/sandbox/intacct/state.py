@@ -62,10 +62,25 @@ Choices where the real service is undocumented (see /work/shared/api-facts.md, N
 - Money: TRX_* totals are in the transaction currency, the plain totals (TOTALENTERED, TOTALPAID,
   TOTALDUE) in the entity's base currency at the document's EXCHANGE_RATE, rounded to cents. A
   fully settled document has TOTALDUE exactly 0 in both (no FX gain/loss is modelled).
-- Credits: ARADJUSTMENT (credit memo) and ARADVANCE carry negative totals; they are applied to an
-  invoice through an ARPYMT detail (``ADJUSTMENTKEY``+``TRX_ADJUSTMENTAMOUNT``,
-  ``ADVANCEKEY``+``TRX_POSTEDADVANCEAMOUNT``). An ARPYMT ``OVERPAYMENTAMOUNT`` is kept on the
-  payment as unapplied credit (TOTALDUE negative); applying it later is not modelled.
+- Credits: ARADJUSTMENT and APADJUSTMENT keep the sign of their lines (I-ARADJ: a negative
+  amount is a credit memo, a positive one a debit memo); ARADVANCE carries a negative total. An
+  ARPYMT detail pays an invoice (RECORDKEY) or a debit memo (POSADJKEY) with cash, a credit memo
+  (``ADJUSTMENTKEY``+``TRX_ADJUSTMENTAMOUNT``), an advance (``ADVANCEKEY``+
+  ``TRX_POSTEDADVANCEAMOUNT``), an earlier overpayment (``OVERPAYMENTKEY``+
+  ``TRX_POSTEDOVERPAYMENTAMOUNT``) or a discount (``TRX_TOTALDISCOUNTTOAPPLY``); an APPYMT detail
+  may apply an AP debit memo (``ADJUSTMENTKEY``). An ARPYMT ``OVERPAYMENTAMOUNT`` is kept on the
+  payment as unapplied credit (TOTALDUE negative) until applied. A payment with no cash and no
+  overpayment (credit-only) needs no FINANCIALENTITY nor PAYMENTMETHOD (I-APP says so for AP;
+  the sandbox does the same for AR). DISCOUNTDATE, inline credits (INLINEKEY) and negative
+  invoices (NEGATIVEINVOICEKEY) are refused as not modelled.
+- AR payments: ``ACTION`` Draft keeps a draft that applies nothing; only drafts can be updated
+  (details, when sent, replace the set; ``ACTION`` Submit posts it) or deleted (I-ARP); a
+  completed payment is undone with ``reverse_arpayment`` (it stays, STATE "Reversed").
+- RECORDNO: AR documents (ARINVOICE, ARADJUSTMENT, ARADVANCE, ARPYMT) share one sequence and AP
+  documents (APBILL, APADJUSTMENT, APPYMT) another, as they share one table in Intacct, so a key
+  such as apply_arpayment's ``arpaymentkey`` names one record whatever its type.
+- Money: amounts with more than two decimals are rounded half-up to cents on input (Intacct rounds
+  to two places); exchange rates keep their precision.
 - Errors other than duplicates (BL34000061) use BL01001973 with the specific text in description2,
   followed by the generic "Could not create X record!" error, as the documented samples do.
 - Generic fields the sandbox does not model are accepted on create/update and stored as given.
@@ -112,8 +127,15 @@ MONEY_FIELDS = frozenset(
         "PAYMENTAMOUNT",
         "TRX_ADJUSTMENTAMOUNT",
         "TRX_POSTEDADVANCEAMOUNT",
+        "TRX_POSTEDOVERPAYMENTAMOUNT",
+        "TRX_TOTALDISCOUNTTOAPPLY",
+        "_OVERPAYMENT_APPLIED",
     }
 )
+#: Money fields that are rates, not amounts: kept at the precision sent (EXCHANGE_RATE has four
+#: decimals); every other money field is rounded half-up to cents on input, as Intacct does
+#: ("amounts are rounded to two decimal places"), so 10.005 is stored and posted as 10.01.
+RATE_FIELDS = frozenset({"EXCHANGE_RATE", "RATE"})
 #: Audit timestamps; plus WHENCREATED on list objects (on transactions it is the document date).
 DATETIME_FIELDS = frozenset({"WHENMODIFIED", "AUWHENCREATED"})
 
@@ -195,7 +217,7 @@ SPECS: dict[str, ObjectSpec] = {
             "AR Payment",
             None,
             transaction=True,
-            required=("CUSTOMERID", "RECEIPTDATE", "PAYMENTMETHOD"),
+            required=("RECEIPTDATE",),  # CUSTOMERID or PAYERNAME, and PAYMENTMETHOD unless credit-only
             line_key="ARPYMTDETAILS",
             line_tag="ARPYMTDETAIL",
             date_fields=frozenset({"RECEIPTDATE", "PAYMENTDATE", "WHENPAID", "EXCH_RATE_DATE"}),
@@ -211,11 +233,21 @@ SPECS: dict[str, ObjectSpec] = {
             date_fields=_AR_DOC_DATES,
         ),
         ObjectSpec(
+            "APADJUSTMENT",
+            "AP Adjustment",
+            None,
+            transaction=True,
+            required=("VENDORID", "WHENCREATED"),
+            line_key="APADJUSTMENTITEMS",
+            line_tag="APADJUSTMENTITEM",
+            date_fields=frozenset({"WHENCREATED", "WHENPOSTED", "WHENPAID", "EXCH_RATE_DATE"}),
+        ),
+        ObjectSpec(
             "APPYMT",
             "AP Payment",
             None,
             transaction=True,
-            required=("VENDORID", "PAYMENTDATE", "PAYMENTMETHOD", "FINANCIALENTITY"),
+            required=("VENDORID", "PAYMENTDATE"),  # FINANCIALENTITY/PAYMENTMETHOD unless credit-only (I-APP)
             line_key="APPYMTDETAILS",
             line_tag="APPYMTDETAIL",
             date_fields=frozenset({"PAYMENTDATE", "WHENPAID"}),
@@ -232,6 +264,11 @@ SPECS: dict[str, ObjectSpec] = {
         ),
     )
 }
+#: Objects whose RECORDNOs come from one shared sequence (see IntacctState._allocate).
+RECORDNO_SEQUENCE = {
+    **dict.fromkeys(("ARINVOICE", "ARADJUSTMENT", "ARADVANCE", "ARPYMT"), "PRRECORD:AR"),
+    **dict.fromkeys(("APBILL", "APADJUSTMENT", "APPYMT"), "PRRECORD:AP"),
+}
 #: Objects a client may write through generic create/update/delete.
 WRITABLE_OBJECTS = frozenset(SPECS)
 AR_PAYMENT_METHODS = frozenset(
@@ -241,9 +278,12 @@ AP_PAYMENT_METHODS = frozenset({"Printed Check", "Cash", "EFT", "Charge Card", "
 ACH_ACCOUNT_TYPES = frozenset({"Checking Account", "Savings Account"})
 ACH_REMITTANCE_TYPES = frozenset({"CTX", "PPD", "CCD"})
 # Credit applications an ARPYMT detail may carry: key field -> (credit object, amount field).
+#: Credits an APPYMT detail may carry (I-APP): AP debit memos (vendor credits).
+AP_CREDIT_APPLICATIONS = {"ADJUSTMENTKEY": ("APADJUSTMENT", "TRX_ADJUSTMENTAMOUNT")}
 CREDIT_APPLICATIONS = {
     "ADJUSTMENTKEY": ("ARADJUSTMENT", "TRX_ADJUSTMENTAMOUNT"),
     "ADVANCEKEY": ("ARADVANCE", "TRX_POSTEDADVANCEAMOUNT"),
+    "OVERPAYMENTKEY": ("ARPYMT", "TRX_POSTEDOVERPAYMENTAMOUNT"),
 }
 # Where each transaction's lines name their location (GLENTRY says LOCATION, the rest LOCATIONID).
 LINE_LOCATION_FIELD = {"GLBATCH": "LOCATION"}
@@ -289,6 +329,12 @@ def money(value: Any) -> Decimal:
 
 def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _amount(field_name: str, value: Any) -> Decimal:
+    """Money input: exact, then rounded to cents unless the field is a rate (see RATE_FIELDS)."""
+    exact = money(value)
+    return exact if field_name in RATE_FIELDS else cents(exact)
 
 
 def parse_date(value: Any) -> str:
@@ -499,8 +545,12 @@ class IntacctState:
             self._ids[spec.name].pop(str(rec.get(spec.id_field, "")), None)
 
     def _allocate(self, object_name: str) -> int:
-        recno = self.next_recordno[object_name]
-        self.next_recordno[object_name] = recno + 1
+        """The next RECORDNO. AR documents (invoices, adjustments, advances, payments) share one
+        sequence, as they share one table in Intacct (PRRECORD): a key such as apply_arpayment's
+        ``arpaymentkey`` then names one record whatever its type. AP documents share another."""
+        counter = RECORDNO_SEQUENCE.get(object_name, object_name)
+        recno = self.next_recordno.get(counter, 1)
+        self.next_recordno[counter] = recno + 1
         return recno
 
     # ---------------------------------------------------------------- writes
@@ -579,7 +629,9 @@ class IntacctState:
                 pass  # located by the ID itself; cannot differ
             else:
                 errors.append(generic_error(f"{spec.id_field} cannot be changed once the record is created."))
-        if spec.name in ("ARPYMT", "APPYMT", "ARADVANCE"):
+        if spec.name == "ARPYMT" and current.get("STATE") != "Draft":
+            errors.append(generic_error(f"Only a draft {spec.label} can be updated; reverse it instead."))
+        elif spec.name in ("APPYMT", "ARADVANCE"):
             errors.append(generic_error(f"A posted {spec.label} cannot be updated; delete and create it again."))
         merged = _deep_merge(current, changes)
         if not errors:
@@ -601,6 +653,8 @@ class IntacctState:
             self._touch(spec.name, current)
             current.clear()
             current.update(merged)
+            if spec.name == "ARPYMT" and current["STATE"] != "Draft":  # a draft posted by ACTION Submit
+                self._apply_payment(spec, current, ctx, sign=1)
         return current
 
     def delete(
@@ -618,11 +672,18 @@ class IntacctState:
                 [generic_error(f"Cannot delete {spec.label} with RECORDNO {recordno}: no such record.")]
             )
         errors: list[IntacctErrorDetail] = []
-        if spec.name in ("ARINVOICE", "APBILL", "ARADJUSTMENT", "ARADVANCE") and rec.get("TRX_TOTALPAID", ZERO) != 0:
+        paid_docs = ("ARINVOICE", "APBILL", "ARADJUSTMENT", "APADJUSTMENT", "ARADVANCE")
+        if spec.name in paid_docs and rec.get("TRX_TOTALPAID", ZERO) != 0:
             errors.append(
                 generic_error(
                     f"{spec.label} {recordno} has payments or credits applied.",
                     "Delete the payments applied to it first.",
+                )
+            )
+        if spec.name == "ARPYMT" and rec.get("STATE") != "Draft":
+            errors.append(
+                generic_error(
+                    f"AR payment {recordno} is not a draft; only drafts can be deleted.", "Use reverse_arpayment."
                 )
             )
         self._check_period(spec, rec, errors)
@@ -630,7 +691,7 @@ class IntacctState:
             errors.append(generic_error(f"Could not delete {spec.label} record!"))
             raise IntacctBusinessError(errors)
         with self.transaction():
-            if spec.name in ("ARPYMT", "APPYMT"):
+            if spec.name == "APPYMT" and rec.get("STATE") != "Draft":
                 self._apply_payment(spec, rec, ctx, sign=-1)
             self._remove(spec, rec)
 
@@ -689,6 +750,95 @@ class IntacctState:
             self._put_new(spec, reversal)
         return reversal
 
+    def reverse_arpayment(
+        self, recordno: int, reverse_date: Any, *, entity_id: str | None = None, when: Any = None
+    ) -> Record:
+        """Legacy reverse_arpayment: a completed payment gives its applications back and is "Reversed".
+
+        The reversal date must be in an open period. A payment whose overpayment was already
+        applied elsewhere must have that application reversed first. (Sandbox choice: Intacct
+        documents the call, not its effects; the payment stays, with REVERSEDDATE set.)
+        """
+        ctx = self._context(entity_id, when)
+        spec = SPECS["ARPYMT"]
+        pay = self.get("ARPYMT", recordno)
+        if pay is None or not self.is_visible(pay, ctx.entity, show_private=True):
+            raise IntacctBusinessError(
+                [generic_error(f"AR payment {recordno} does not exist."), _could_not("reverse", spec)]
+            )
+        errors: list[IntacctErrorDetail] = []
+        try:
+            rev_date = parse_date(reverse_date)
+        except ValueError:
+            raise IntacctBusinessError(
+                [generic_error(f"Invalid date {reverse_date} for datereversed."), _could_not("reverse", spec)]
+            ) from None
+        if pay.get("STATE") != "Complete":
+            errors.append(generic_error(f"AR payment {recordno} in state {pay.get('STATE')} cannot be reversed."))
+        if pay.get("_OVERPAYMENT_APPLIED", ZERO):
+            errors.append(
+                generic_error(
+                    f"The overpayment of AR payment {recordno} is applied to other documents.",
+                    "Reverse those applications first.",
+                )
+            )
+        if self.books_closed_through and rev_date <= self.books_closed_through:
+            errors.append(_closed_error(rev_date))
+        if errors:
+            errors.append(_could_not("reverse", spec))
+            raise IntacctBusinessError(errors)
+        with self.transaction():
+            self._apply_payment(spec, pay, ctx, sign=-1)
+            self._touch("ARPYMT", pay)
+            pay.update({"STATE": "Reversed", "REVERSEDDATE": rev_date, "WHENMODIFIED": ctx.when})
+            pay["TRX_TOTALDUE"] = pay["TOTALDUE"] = ZERO
+        return pay
+
+    def apply_arpayment(
+        self,
+        credit_key: int,
+        payment_date: Any,
+        items: list[tuple[int, Decimal]],
+        *,
+        memo: str = "",
+        entity_id: str | None = None,
+        when: Any = None,
+    ) -> Record:
+        """Legacy apply_arpayment: use an open credit on invoices without new cash.
+
+        ``credit_key`` is, as I-ARP says, the RECORDNO of the overpayment (ARPYMT), the advance
+        (ARADVANCE) or the credit memo (ARADJUSTMENT); AR documents share one RECORDNO sequence, so
+        the key names one record. The application is recorded as a credit-only ARPYMT (RECORDTYPE "ro",
+        no cash, no bank) whose RECORDNO is returned, so it can be read and reversed.
+        """
+        candidates = []
+        for object_name, key_field, amount_field in (
+            ("ARPYMT", "OVERPAYMENTKEY", "TRX_POSTEDOVERPAYMENTAMOUNT"),
+            ("ARADVANCE", "ADVANCEKEY", "TRX_POSTEDADVANCEAMOUNT"),
+            ("ARADJUSTMENT", "ADJUSTMENTKEY", "TRX_ADJUSTMENTAMOUNT"),
+        ):
+            credit = self.get(object_name, credit_key)
+            if credit is not None and credit.get("TRX_TOTALDUE", ZERO) < 0:
+                candidates.append((credit, key_field, amount_field))
+        if len(candidates) != 1:
+            text = (
+                f"No open credit (overpayment, advance or credit memo) has key {credit_key}."
+                if not candidates
+                else f"Key {credit_key} names more than one open credit."
+            )
+            raise IntacctBusinessError([generic_error(text), generic_error("Could not apply AR Payment record!")])
+        credit, key_field, amount_field = candidates[0]
+        details = [{"RECORDKEY": str(key), key_field: str(credit_key), amount_field: amount} for key, amount in items]
+        fields = {
+            "CUSTOMERID": credit.get("CUSTOMERID"),
+            "RECEIPTDATE": payment_date,
+            "CURRENCY": credit.get("CURRENCY"),
+            "RECORDTYPE": "ro",
+            "DESCRIPTION": memo,
+            "ARPYMTDETAILS": details,
+        }
+        return self.create("ARPYMT", fields, entity_id=entity_id, when=when)
+
     # ---------------------------------------------------------------- internals: input
     def _context(self, entity_id: str | None, when: datetime | str | None) -> _WriteContext:
         ent = entity_id or ""
@@ -739,7 +889,7 @@ class IntacctState:
                 ]
             elif key in MONEY_FIELDS:
                 try:
-                    rec[key] = money(value)
+                    rec[key] = _amount(key, value)
                 except ValueError:
                     errors.append(generic_error(f"Invalid amount {value!s} for field {key}.", "Use a decimal number."))
             elif spec.is_date(key):
@@ -769,12 +919,12 @@ class IntacctState:
             key = key.upper()
             if key in MONEY_FIELDS:
                 try:
-                    out[key] = money(value)
+                    out[key] = _amount(key, value)
                 except ValueError:
                     errors.append(
                         generic_error(f"Invalid amount {value!s} for field {key} on line {line_no}.", "Use a decimal.")
                     )
-            elif key in ("RECORDKEY", "ENTRYKEY", *CREDIT_APPLICATIONS):
+            elif key in ("RECORDKEY", "ENTRYKEY", "POSADJKEY", "POSADJENTRYKEY", *CREDIT_APPLICATIONS):
                 out[key] = str(value).strip()
             else:
                 out[key] = copy.deepcopy(value) if isinstance(value, dict | list) else str(value)
@@ -1074,8 +1224,6 @@ class IntacctState:
             if not isinstance(amount, Decimal):
                 errors.append(generic_error(f"TRX_AMOUNT is required on line {line_no}."))
                 continue
-            if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-                errors.append(generic_error(f"Amount {amount} on line {line_no} has more than 2 decimals."))
             if amount == 0 and not allow_zero:
                 errors.append(generic_error(f"Amount on line {line_no} must not be zero."))
             line["TRX_AMOUNT"] = cents(amount)
@@ -1211,8 +1359,22 @@ class IntacctState:
     ) -> None:
         self._derive_document(
             SPECS["ARADJUSTMENT"], rec, ctx, errors, existing,
-            party_object="CUSTOMER", party_field="CUSTOMERID", term_object=None, sign=-1,
+            party_object="CUSTOMER", party_field="CUSTOMERID", term_object=None, sign=1,
         )  # fmt: skip
+        if not errors and rec["TRX_TOTALENTERED"] == 0:
+            errors.append(generic_error("An AR adjustment cannot total zero.", "Negative lines make a credit memo."))
+
+    def _derive_apadjustment(
+        self, rec: Record, ctx: _WriteContext, errors: list[IntacctErrorDetail], existing: Record | None
+    ) -> None:
+        """AP adjustments keep the sign of their lines, as AR ones do: a negative total lowers what is
+        owed (a debit memo, QuickBooks' vendor credit), a positive one raises it (a credit memo)."""
+        self._derive_document(
+            SPECS["APADJUSTMENT"], rec, ctx, errors, existing,
+            party_object="VENDOR", party_field="VENDORID", term_object=None, sign=1,
+        )  # fmt: skip
+        if not errors and rec["TRX_TOTALENTERED"] == 0:
+            errors.append(generic_error("An AP adjustment cannot total zero."))
 
     def _derive_aradvance(
         self, rec: Record, ctx: _WriteContext, errors: list[IntacctErrorDetail], existing: Record | None
@@ -1315,26 +1477,43 @@ class IntacctState:
         party_object: str,
         party_field: str,
     ) -> None:
-        """Check every application against the documents it pays; amounts in the payment currency."""
-        methods = AR_PAYMENT_METHODS if spec.name == "ARPYMT" else AP_PAYMENT_METHODS
-        if rec.get("PAYMENTMETHOD") not in methods:
-            errors.append(
-                generic_error(f"Invalid PAYMENTMETHOD {rec.get('PAYMENTMETHOD')}.", f"Use one of {sorted(methods)}.")
-            )
+        """Check every application against the documents it pays; amounts in the payment currency.
+
+        An ARPYMT detail names one target, an invoice (RECORDKEY) or a debit memo (POSADJKEY), and
+        pays it with cash (TRX_PAYMENTAMOUNT), a credit (credit memo, advance or earlier
+        overpayment: CREDIT_APPLICATIONS) and/or a discount (TRX_TOTALDISCOUNTTOAPPLY), as I-ARP
+        describes. ``ACTION`` Draft keeps the payment as a draft that applies nothing yet.
+        """
+        is_ar = spec.name == "ARPYMT"
+        methods = AR_PAYMENT_METHODS if is_ar else AP_PAYMENT_METHODS
         party_value = rec.get(party_field)
-        party = self._ref(party_object, party_value, ctx.entity, errors, party_object.title())
-        bank = self._financial_entity(rec, ctx, errors)
-        doc_object = "ARINVOICE" if spec.name == "ARPYMT" else "APBILL"
-        owner = ctx.entity or (bank.get("MEGAENTITYID", "") if bank else "")
+        if _blank(party_value):
+            if not (is_ar and not _blank(rec.get("PAYERNAME"))):
+                errors.append(generic_error(f"Required field {party_field} is missing.", "Provide the customer."))
+            party_value = None
+        party = self._ref(party_object, party_value, ctx.entity, errors, party_object.title()) if party_value else None
+        doc_object = "ARINVOICE" if is_ar else "APBILL"
+        owner = ctx.entity
         cash = ZERO
         pending: dict[tuple[str, int], Decimal] = {}
         currency = rec.get("CURRENCY") or ""
         for line_no, detail in enumerate(rec.get(spec.line_key or "", []), start=1):
             where = f" (detail {line_no})"
-            doc = self._applied_doc(doc_object, detail.get("RECORDKEY"), ctx, errors, where)
+            target_object = "ARADJUSTMENT" if is_ar and detail.get("POSADJKEY") else doc_object
+            if is_ar and detail.get("POSADJKEY"):
+                if detail.get("RECORDKEY"):
+                    errors.append(generic_error(f"Pay either an invoice or a debit memo, not both{where}."))
+                    continue
+                doc = self._applied_doc("ARADJUSTMENT", detail.get("POSADJKEY"), ctx, errors, where)
+                if doc is not None and doc["TRX_TOTALENTERED"] <= 0:
+                    errors.append(generic_error(f"ARADJUSTMENT {doc['RECORDNO']} is not a debit memo{where}."))
+                    continue
+            else:
+                doc = self._applied_doc(doc_object, detail.get("RECORDKEY"), ctx, errors, where)
             if doc is None:
                 continue
-            if doc.get(party_field) != party_value:
+            doc_party = doc.get(party_field)
+            if party_value is not None and doc_party != party_value:
                 errors.append(generic_error(f"{doc_object} {doc['RECORDNO']} does not belong to {party_value}{where}."))
                 continue
             if not owner:
@@ -1358,24 +1537,45 @@ class IntacctState:
             cash_amount = detail.get("TRX_PAYMENTAMOUNT")
             if cash_amount is not None:
                 amounts.append(("", "", cash_amount))
-            for key_field, (credit_object, amount_field) in CREDIT_APPLICATIONS.items():
-                if spec.name == "ARPYMT" and detail.get(key_field):
+            for key_field, (credit_object, amount_field) in _credits_of(spec.name).items():
+                if detail.get(key_field):
                     amounts.append((credit_object, detail[key_field], detail.get(amount_field, ZERO)))
+            if is_ar:
+                if detail.get("TRX_TOTALDISCOUNTTOAPPLY") is not None:
+                    amounts.append(("DISCOUNT", "", detail["TRX_TOTALDISCOUNTTOAPPLY"]))
+                if not _blank(detail.get("DISCOUNTDATE")):
+                    errors.append(
+                        generic_error(
+                            f"DISCOUNTDATE is not modelled by the sandbox{where}.",
+                            "Send TRX_TOTALDISCOUNTTOAPPLY with the discount amount.",
+                        )
+                    )
+                for unsupported in ("INLINEKEY", "NEGATIVEINVOICEKEY"):
+                    if detail.get(unsupported):
+                        errors.append(generic_error(f"{unsupported} credits are not modelled by the sandbox{where}."))
             if not amounts:
                 errors.append(generic_error(f"TRX_PAYMENTAMOUNT is required{where}."))
             for credit_object, credit_key, amount in amounts:
                 if not isinstance(amount, Decimal) or amount <= 0:
                     errors.append(generic_error(f"Payment amounts must be positive{where}."))
                     continue
-                if credit_object:
+                if credit_object == "DISCOUNT":
+                    pass
+                elif credit_object:
                     credit = self._applied_doc(credit_object, credit_key, ctx, errors, where)
                     if credit is None:
                         continue
-                    if credit.get(party_field) != party_value or credit["CURRENCY"] != doc["CURRENCY"]:
-                        errors.append(generic_error(f"{credit_object} {credit_key} cannot pay this invoice{where}."))
+                    if credit.get(party_field) != doc_party or credit["CURRENCY"] != doc["CURRENCY"]:
+                        errors.append(generic_error(f"{credit_object} {credit_key} cannot pay this document{where}."))
+                        continue
+                    if credit.get("STATE") in UNSETTLED_STATES or credit.get("STATE") == "Draft":
+                        errors.append(generic_error(f"{credit_object} {credit_key} is not posted{where}."))
                         continue
                     ckey = (credit_object, credit["RECORDNO"])
                     available = -credit["TRX_TOTALDUE"] - pending.get(ckey, ZERO)
+                    if available <= 0 and not pending.get(ckey):
+                        errors.append(generic_error(f"{credit_object} {credit_key} is not an open credit{where}."))
+                        continue
                     if amount > available:
                         errors.append(
                             generic_error(f"{credit_object} {credit_key} has only {available} available{where}.")
@@ -1385,23 +1585,36 @@ class IntacctState:
                 else:
                     cash += amount
                 applied += amount
-            dkey = (doc_object, doc["RECORDNO"])
+            dkey = (target_object, doc["RECORDNO"])
             remaining = doc["TRX_TOTALDUE"] - pending.get(dkey, ZERO)
             if applied > remaining:
                 errors.append(
                     generic_error(
                         f"Payment of {applied} exceeds the {remaining} due on {doc_object} {doc['RECORDNO']}{where}.",
-                        "Record the excess as an overpayment." if spec.name == "ARPYMT" else "Reduce the amount.",
+                        "Record the excess as an overpayment." if is_ar else "Reduce the amount.",
                     )
                 )
                 continue
             pending[dkey] = pending.get(dkey, ZERO) + applied
         overpayment = rec.get("OVERPAYMENTAMOUNT", ZERO)
-        if spec.name == "APPYMT" and overpayment:
+        if not is_ar and overpayment:
             errors.append(generic_error("AP payments cannot carry an overpayment."))
         if not isinstance(overpayment, Decimal) or overpayment < 0:
             errors.append(generic_error("OVERPAYMENTAMOUNT must not be negative."))
             overpayment = ZERO
+        if overpayment and party_value is None:
+            errors.append(generic_error("An overpayment needs CUSTOMERID (whose credit it becomes)."))
+        moves_money = bool(cash or overpayment)
+        needs_method = moves_money or not _blank(rec.get("PAYMENTMETHOD"))
+        if needs_method and rec.get("PAYMENTMETHOD") not in methods:
+            errors.append(
+                generic_error(f"Invalid PAYMENTMETHOD {rec.get('PAYMENTMETHOD')}.", f"Use one of {sorted(methods)}.")
+            )
+        # A credit-only payment (no cash, no overpayment) needs no bank nor method: I-APP says so for
+        # AP and I-ARP is silent; the sandbox applies the same rule to AR.
+        bank = self._financial_entity(rec, ctx, errors) if moves_money else None
+        if not owner and bank is not None:
+            owner = bank.get("MEGAENTITYID", "")
         if not rec.get(spec.line_key or "") and not overpayment:
             errors.append(generic_error(f"A {spec.label} needs at least one detail or an overpayment."))
         if overpayment and not ctx.entity and self.is_multi_entity and not owner:
@@ -1413,6 +1626,9 @@ class IntacctState:
             errors.append(generic_error(f"Financial entity {bank['BANKACCOUNTID']} belongs to another entity."))
         if party is not None and party.get("MEGAENTITYID") and party["MEGAENTITYID"] != owner:
             errors.append(generic_error(f"{party_object.title()} {party_value} is private to another entity."))
+        action = str(rec.pop("ACTION", "") or "").strip()
+        if action and action not in ("Submit", "Draft"):
+            errors.append(generic_error(f"Invalid ACTION {action}.", "Use Submit or Draft."))
         if errors:
             return
         base = self._set_owner(rec, owner)
@@ -1423,12 +1639,23 @@ class IntacctState:
             rec[f"{party_object}NAME"] = party.get("NAME", "")
         rec["TRX_TOTALENTERED"] = cents(cash + overpayment)
         rec["TOTALENTERED"] = cents((cash + overpayment) * rate)
-        rec["TRX_TOTALPAID"] = cents(cash)
-        rec["TOTALPAID"] = cents(cash * rate)
-        rec["TRX_TOTALDUE"] = -cents(overpayment)
-        rec["TOTALDUE"] = -cents(overpayment * rate)
-        rec["STATE"] = "Complete"
-        rec.pop("ACTION", None)
+        rec["_OVERPAYMENT_APPLIED"] = rec.get("_OVERPAYMENT_APPLIED", ZERO)
+        self._settle_payment(rec)
+        if is_ar:
+            rec.setdefault("RECORDTYPE", "rp")
+        was_draft = rec.get("STATE") == "Draft"
+        rec["STATE"] = "Draft" if action == "Draft" or (was_draft and action != "Submit") else "Complete"
+
+    def _settle_payment(self, rec: Record) -> None:
+        """Payment totals: paid = cash + overpayment applied since; due = -(overpayment not yet applied)."""
+        rate = rec.get("EXCHANGE_RATE", Decimal(1))
+        overpayment = rec.get("OVERPAYMENTAMOUNT", ZERO) or ZERO
+        applied_later = rec.get("_OVERPAYMENT_APPLIED", ZERO)
+        cash = rec["TRX_TOTALENTERED"] - overpayment
+        rec["TRX_TOTALPAID"] = cents(cash + applied_later)
+        rec["TOTALPAID"] = cents((cash + applied_later) * rate)
+        rec["TRX_TOTALDUE"] = -cents(overpayment - applied_later)
+        rec["TOTALDUE"] = -cents((overpayment - applied_later) * rate)
 
     def _applied_doc(
         self, object_name: str, key: Any, ctx: _WriteContext, errors: list[IntacctErrorDetail], where: str
@@ -1452,28 +1679,39 @@ class IntacctState:
                 {"LOCATIONID": rec["LOCATIONID"], "NAME": rec["NAME"], "CURRENCY": rec["CURRENCY"]},
                 when=ctx.when,
             )
-        if spec.name in ("ARPYMT", "APPYMT"):
+        if spec.name in ("ARPYMT", "APPYMT") and rec.get("STATE") != "Draft":
             self._apply_payment(spec, rec, ctx, sign=1)
+
+    def _detail_target(self, spec: ObjectSpec, detail: Record) -> tuple[str, Record | None]:
+        if spec.name == "ARPYMT" and detail.get("POSADJKEY"):
+            return "ARADJUSTMENT", self.get("ARADJUSTMENT", int(detail["POSADJKEY"]))
+        doc_object = "ARINVOICE" if spec.name == "ARPYMT" else "APBILL"
+        return doc_object, self.get(doc_object, int(detail["RECORDKEY"]))
 
     def _apply_payment(self, spec: ObjectSpec, rec: Record, ctx: _WriteContext, *, sign: int) -> None:
         """Move a payment's applications onto (sign=1) or off (sign=-1) the documents it pays."""
-        doc_object = "ARINVOICE" if spec.name == "ARPYMT" else "APBILL"
         pay_date = rec.get("RECEIPTDATE") or rec.get("PAYMENTDATE") or ""
         for detail in rec.get(spec.line_key or "", []):
-            doc = self.get(doc_object, int(detail["RECORDKEY"]))
+            doc_object, doc = self._detail_target(spec, detail)
             if doc is None:
                 continue
             total = ZERO
             if detail.get("TRX_PAYMENTAMOUNT") is not None:
                 total += detail["TRX_PAYMENTAMOUNT"]
-            for key_field, (credit_object, amount_field) in CREDIT_APPLICATIONS.items():
+            if detail.get("TRX_TOTALDISCOUNTTOAPPLY") is not None:
+                total += detail["TRX_TOTALDISCOUNTTOAPPLY"]
+            for key_field, (credit_object, amount_field) in _credits_of(spec.name).items():
                 if detail.get(key_field):
                     amount = detail.get(amount_field, ZERO)
                     credit = self.get(credit_object, int(detail[key_field]))
                     if credit is not None:
                         self._touch(credit_object, credit)
-                        credit["TRX_TOTALPAID"] = credit.get("TRX_TOTALPAID", ZERO) - sign * amount
-                        self._settle(credit)
+                        if credit_object == "ARPYMT":  # an earlier overpayment being used up
+                            credit["_OVERPAYMENT_APPLIED"] = credit.get("_OVERPAYMENT_APPLIED", ZERO) + sign * amount
+                            self._settle_payment(credit)
+                        else:
+                            credit["TRX_TOTALPAID"] = credit.get("TRX_TOTALPAID", ZERO) - sign * amount
+                            self._settle(credit)
                         credit["WHENMODIFIED"] = ctx.when
                     total += amount
             self._touch(doc_object, doc)
@@ -1533,7 +1771,8 @@ class IntacctState:
         )
         for name, recs in state.records.items():  # never hand out a RECORDNO already taken
             if recs:
-                state.next_recordno[name] = max(state.next_recordno.get(name, 1), max(recs) + 1)
+                counter = RECORDNO_SEQUENCE.get(name, name)
+                state.next_recordno[counter] = max(state.next_recordno.get(counter, 1), max(recs) + 1)
         return state
 
     def save(self, path: Path) -> None:
@@ -1577,6 +1816,10 @@ def _lines(spec: ObjectSpec, value: Any) -> list[Any]:
     if isinstance(value, list):
         return value
     return []
+
+
+def _credits_of(payment_object: str) -> dict[str, tuple[str, str]]:
+    return CREDIT_APPLICATIONS if payment_object == "ARPYMT" else AP_CREDIT_APPLICATIONS
 
 
 def _deep_merge(base: Record, changes: Record) -> Record:

@@ -134,7 +134,7 @@ def render_record(
             render_value(spec, key, value, out)
     else:
         for name in fields:
-            value = field_value(rec, name)
+            value = rec[name] if name in rec else field_value(rec, name)  # "COUNT.RECORDNO" is flat
             if isinstance(value, dict | list):
                 render_value(spec, name, value, out)
             else:

@@ -9,7 +9,8 @@ URL shapes (base ``http://127.0.0.1:PORT/v3``, as ``https://quickbooks.api.intui
 ``/company/{realm}/{entity}/{id}`` read, ``POST /company/{realm}/{entity}`` create / update
 (``sparse``) / ``?operation=delete`` / ``?operation=void`` (invoice) /
 ``?operation=update&include=void`` (payment, bill payment), ``/query`` (GET ``?query=`` or POST
-``application/text``), ``/batch``, ``/cdc?entities=..&changedSince=..``, ``/reports/TrialBalance``,
+``application/text``), ``/batch``, ``/cdc?entities=..&changedSince=..``, ``/reports/{TrialBalance,
+ProfitAndLoss,GeneralLedger,AgedReceivables,AgedPayables}`` (see reports.py),
 ``/companyinfo/{realm}``, ``/preferences``, ``/exchangerate?sourcecurrencycode=..&asofdate=..``.
 ``minorversion`` is accepted and ignored; ``requestid`` makes any call replayable.
 OAuth: ``POST /oauth2/v1/tokens/bearer`` (HTTP Basic client auth, ``grant_type=refresh_token``),
@@ -44,7 +45,20 @@ Choices where Intuit's documentation is silent or contradicts itself (api-facts.
 - **Name lists cannot be deleted** (``500 Unsupported Operation``; make them inactive).
 - **CDC**: ``changedSince`` older than 30 days is a 400 ValidationFault ``6000``; each entity returns
   at most 1000 objects, oldest change first, so a client can move its watermark and ask again.
-- **Query**: ``=``, ``IN`` and ``LIKE`` on text ignore case; MAXRESULTS above 1000 is capped.
+- **Query**: ``=``, ``IN`` and ``LIKE`` on text ignore case; MAXRESULTS above 1000 is capped. Only
+  properties Intuit documents as filterable/sortable may be used (``fields.py``; others are 4001
+  ``QueryValidationError: property 'X' is not queryable``, as Intuit answers).
+- **Sparse update** cannot remove ``DisplayName``/``Name``: an empty one (python-quickbooks sends
+  every unset property as ``""``) means "not sent" for those two; other empty properties clear.
+- **Defaults real records carry** (ABQ records): Invoice/CreditMemo ``LinkedTxn: []``,
+  ``PrintStatus``/``EmailStatus`` ``NotSet``, ``ApplyTaxAfterDiscount`` false; Bill ``APAccountRef``
+  (the A/P account); BillPayment ``CheckPayment.PrintStatus`` ``NeedToPrint`` (Intuit's default);
+  JournalEntry ``TxnTaxDetail: {}``; Customer ``PreferredDeliveryMethod`` ``Print``, sub-customer
+  ``Level``, an ``Id`` on each stored address. DueDate is always filled: terms, else the company's
+  ``DefaultTerms`` preference, else the transaction date.
+- **Journal entries** on Accounts Receivable / Payable need a Customer / Vendor ``Entity``
+  (6000, Intuit's wording).
+- **Reports**: see reports.py for the choices (date defaults, unmodelled filters refused).
 - **Reset** (``POST /_sandbox/reset``) also puts limits and the knobs of ``PATCH /_sandbox/config``
   back to their start values; OAuth clients and tokens survive it.
 - **Injected 503** answers with an HTML gateway page (not JSON), as a load balancer would; an
@@ -87,7 +101,7 @@ from include.sandbox.qbo.oauth import (
     OAuthStore,
 )
 from include.sandbox.qbo.query import QueryEngine
-from include.sandbox.qbo.reports import trial_balance
+from include.sandbox.qbo.reports import REPORTS
 from include.sandbox.qbo.state import (
     API_WRITABLE,
     CDC_EXCLUDED,
@@ -115,6 +129,7 @@ from include.sandbox.qbo.state import (
     unsupported,
 )
 
+REPORT_NAMES = ("TrialBalance", "ProfitAndLoss", "GeneralLedger", "AgedReceivables", "AgedPayables")
 DEFAULT_LIMITS = LimitConfig(concurrent=10, per_minute=500, batch_per_minute=40)
 MAX_BATCH_ITEMS = 30
 CDC_MAX_OBJECTS = 1000
@@ -478,10 +493,11 @@ class QboRuntime:
         return {"CDCResponse": [{"QueryResponse": sections}]}
 
     def report(self, realm: Realm, name: str, params: dict[str, str]) -> dict[str, Any]:
-        if name.lower() != "trialbalance":
-            raise unsupported(f"Report {name} is not available in the sandbox (TrialBalance is)")
+        build = REPORTS.get(name.lower())
+        if build is None:
+            raise unsupported(f"Report {name} is not available in the sandbox (available: {', '.join(REPORT_NAMES)})")
         now = self.now()
-        return trial_balance(realm, params, today=company_date(now), generated_at=qbo_time(now))
+        return build(realm, params, today=company_date(now), generated_at=qbo_time(now))
 
     def exchange_rate(self, realm: Realm, params: dict[str, str]) -> dict[str, Any]:
         source = params.get("sourcecurrencycode") or params.get("SourceCurrencyCode")

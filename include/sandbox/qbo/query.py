@@ -12,6 +12,11 @@ with ``\\'`` for an apostrophe; fields may be nested (``MetaData.LastUpdatedTime
 field (``CustomerRef``) compares on its ``value``. There is no OR, no GROUP BY and no JOIN: any of
 them is a parse error, which the API answers with a Fault (code 4000), never a 500.
 
+Only properties the entity documents as filterable may appear in WHERE, and sortable ones in
+ORDERBY (``fields.py``); any other, or a misspelt one, is code 4001 ``QueryValidationError:
+property 'X' is not queryable`` as Intuit answers. ``SELECT *, Sku FROM Item`` (what
+python-quickbooks' ``Item.all()`` sends) is accepted.
+
 Sandbox choices (the docs are silent): string comparisons ignore case (as SQL Server collations
 do); a field list instead of ``*`` is accepted and all properties are returned; MAXRESULTS above
 1000 is capped at 1000; entity names match case-insensitively.
@@ -27,6 +32,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from include.sandbox.qbo import fields
 from include.sandbox.qbo.state import COMPANY_TZ, ENTITY_BY_LOWER, NAME_LISTS, QboFault, Realm
 
 MAX_RESULTS = 1000
@@ -171,10 +177,12 @@ class _Parser:
             self.expect_punct("*")
             self.expect_punct(")")
             count = True
-        elif (token := self.peek()) is not None and token.kind == "punct" and token.text == "*":
-            self.pos += 1
         else:
-            self.ident()
+            # "*", a property list, or "*, Sku" (python-quickbooks' Item.all(), which Intuit accepts)
+            if (token := self.peek()) is not None and token.kind == "punct" and token.text == "*":
+                self.pos += 1
+            else:
+                self.ident()
             while (token := self.peek()) is not None and token.kind == "punct" and token.text == ",":
                 self.pos += 1
                 self.ident()
@@ -195,6 +203,7 @@ class _Parser:
             while (token := self.peek()) is not None and token.kind == "punct" and token.text == ",":
                 self.pos += 1
                 query.order.append(self.order_item())
+        _check_properties(query)
         seen: set[str] = set()
         while self.peek() is not None:
             if self.keyword("STARTPOSITION") and "start" not in seen:
@@ -240,6 +249,16 @@ class _Parser:
                 raise parse_error("LIKE needs a quoted string")
             return Condition(path, "LIKE", [value])
         raise parse_error(f'Encountered "{token.text}". Was expecting one of "=", "<", ">", "IN", "LIKE".')
+
+
+def _check_properties(query: Query) -> None:
+    """Refuse a WHERE/ORDERBY property the entity does not document as filterable/sortable (4001)."""
+    for condition in query.conditions:
+        if not fields.filterable(query.entity, condition.path):
+            raise validation_error(f"property '{'.'.join(condition.path)}' is not queryable")
+    for path, _descending in query.order:
+        if not fields.sortable(query.entity, path):
+            raise validation_error(f"property '{'.'.join(path)}' is not sortable")
 
 
 def parse_query(text: str) -> Query:

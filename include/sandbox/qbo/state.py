@@ -369,6 +369,13 @@ class Realm:
         self.party_names: dict[str, tuple[str, str]] = {}  # casefold DisplayName -> (entity, Id)
         self.list_names: dict[str, dict[str, str]] = {name: {} for name in NAME_LISTS}  # casefold FQN -> Id
         self.doc_numbers: dict[str, dict[str, str]] = {name: {} for name in TRANSACTIONS}
+        self.next_address = 1
+
+    def next_address_id(self) -> str:
+        """Physical-address Ids are one sequence per company (BillAddr/ShipAddr ``Id``)."""
+        address_id = str(self.next_address)
+        self.next_address += 1
+        return address_id
 
     # ---- reading ---------------------------------------------------------------------------------
 
@@ -455,6 +462,12 @@ class Realm:
         existing = self._existing_for_write(entity, body)
         incoming = {k: clone(v) for k, v in body.items() if k not in SERVER_FIELDS}
         if sparse:
+            # A sparse update changes only what it sends, and a name cannot be removed: clients such
+            # as python-quickbooks send every unset property, so an empty DisplayName/Name means
+            # "not sent" here, never "rename the record to its CompanyName".
+            for key in ("DisplayName", "Name"):
+                if key in incoming and incoming[key] in (None, "") and existing.get(key):
+                    del incoming[key]
             draft = {k: clone(v) for k, v in existing.items() if k not in SERVER_FIELDS or k == "LinkedTxn"}
             draft.update(incoming)
         else:
@@ -749,6 +762,14 @@ class Realm:
                 del numbers[str(record["DocNumber"])]
 
     def rebuild_indexes(self) -> None:
+        addresses = [
+            int(record[key]["Id"])
+            for entity in PARTY_ENTITIES
+            for record in self.records[entity].values()
+            for key in ("BillAddr", "ShipAddr")
+            if isinstance(record.get(key), dict) and str(record[key].get("Id", "")).isdigit()
+        ]
+        self.next_address = max(addresses, default=0) + 1
         for entity in ENTITIES:
             for record in self.records[entity].values():
                 self._index(entity, record)
@@ -794,7 +815,7 @@ class Realm:
         elif entity in ("Bill", "VendorCredit"):
             _derive_purchase_document(self, entity, draft)
         elif entity == "JournalEntry":
-            _derive_journal(draft)
+            _derive_journal(self, draft)
         elif entity == "Deposit":
             _derive_deposit(self, draft)
         elif entity in ("Payment", "BillPayment"):
@@ -819,16 +840,29 @@ class Realm:
             draft["Balance"] = balance
             if entity == "CreditMemo":
                 draft["RemainingCredit"] = balance
-            if draft.get("SalesTermRef") and "DueDate" not in draft and entity in ("Invoice", "Bill"):
-                term = self._ref_record("Term", draft["SalesTermRef"])
-                if term is not None and term.get("DueDays") is not None:
-                    due = date.fromordinal(parse_date(draft["TxnDate"], "TxnDate").toordinal() + int(term["DueDays"]))
-                    draft["DueDate"] = due.isoformat()
+            if "DueDate" not in draft and entity in ("Invoice", "Bill"):
+                draft["DueDate"] = self._default_due_date(entity, draft)
         if self.multicurrency:
             rate = to_decimal(draft.get("ExchangeRate", 1), "ExchangeRate")
             draft["HomeTotalAmt"] = money(draft["TotalAmt"] * rate)
             if "Balance" in draft:
                 draft["HomeBalance"] = money(draft["Balance"] * rate)
+
+    def _default_due_date(self, entity: str, draft: dict[str, Any]) -> str:
+        """TxnDate plus the document's terms, else the company's default terms, else TxnDate itself.
+
+        QuickBooks always fills DueDate; without terms on the document it uses the company default
+        (``SalesFormsPrefs.DefaultTerms`` / ``VendorAndPurchasesPrefs.DefaultTerms``), and with none
+        the document is due on its date (sandbox choice where Intuit documents no default).
+        """
+        txn_date = parse_date(draft["TxnDate"], "TxnDate")
+        term_ref = draft.get("SalesTermRef")
+        if not term_ref:
+            section = "SalesFormsPrefs" if entity == "Invoice" else "VendorAndPurchasesPrefs"
+            term_ref = self.pref(section, "DefaultTerms")
+        term = self._ref_record("Term", term_ref)
+        days = int(term["DueDays"]) if term is not None and term.get("DueDays") is not None else 0
+        return date.fromordinal(txn_date.toordinal() + days).isoformat()
 
     def _derive_currency(self, entity: str, draft: dict[str, Any]) -> None:
         """Currency comes from the body, else the party, else home; foreign needs multicurrency on."""
@@ -1051,9 +1085,20 @@ def _validate_party(realm: Realm, draft: dict[str, Any], existing: dict[str, Any
     draft["DisplayName"] = name
     draft.setdefault("Active", True)
     draft.setdefault("PrintOnCheckName", name)
+    for key in ("BillAddr", "ShipAddr"):  # QuickBooks gives each stored address its own Id
+        address = draft.get(key)
+        if isinstance(address, dict) and address and not address.get("Id"):
+            old = (existing or {}).get(key) or {}
+            address["Id"] = old.get("Id") or realm.next_address_id()
     if entity == "Customer":
         draft["FullyQualifiedName"] = _fqn(realm, "Customer", draft, name)
         draft["Job"] = bool(draft.get("ParentRef"))
+        parent = realm._ref_record("Customer", draft.get("ParentRef"))
+        if parent is not None:  # sub-customers carry their depth (ABQ record 8: Level 1)
+            draft["Level"] = int(parent.get("Level", 0)) + 1
+        else:
+            draft.pop("Level", None)
+        draft.setdefault("PreferredDeliveryMethod", "Print")
         draft.setdefault("BillWithParent", False)
         draft.setdefault("Taxable", False)
         draft["Balance"] = existing.get("Balance", Decimal("0.00")) if existing else Decimal("0.00")
@@ -1128,10 +1173,20 @@ def _validate_preferences(realm: Realm, draft: dict[str, Any], existing: dict[st
 
 def _validate_sales(realm: Realm, draft: dict[str, Any], existing: dict[str, Any] | None) -> None:
     _require(draft, "CustomerRef", "Line")
+    # Present on every real invoice/credit memo (ABQ records), whatever the client sent.
+    draft.setdefault("LinkedTxn", [])
+    draft.setdefault("ApplyTaxAfterDiscount", False)
+    draft.setdefault("PrintStatus", "NotSet")
+    draft.setdefault("EmailStatus", "NotSet")
 
 
 def _validate_purchase(realm: Realm, draft: dict[str, Any], existing: dict[str, Any] | None) -> None:
     _require(draft, "VendorRef", "Line")
+    draft.setdefault("LinkedTxn", [])
+    if "APAccountRef" not in draft:  # real bills always name their A/P account (ABQ Bill 24)
+        payable = realm.account_by_subtype("AccountsPayable") or realm.account_by_type("Accounts Payable")
+        if payable is not None:
+            draft["APAccountRef"] = {"value": payable["Id"], "name": payable.get("FullyQualifiedName", payable["Name"])}
 
 
 def _validate_payment(realm: Realm, draft: dict[str, Any], existing: dict[str, Any] | None) -> None:
@@ -1151,6 +1206,9 @@ def _validate_bill_payment(realm: Realm, draft: dict[str, Any], existing: dict[s
     if draft["PayType"] == "Check":
         if not (draft.get("CheckPayment") or {}).get("BankAccountRef"):
             raise required_missing("CheckPayment.BankAccountRef")
+        print_status = draft["CheckPayment"].setdefault("PrintStatus", "NeedToPrint")  # Intuit's default
+        if print_status not in ("NotSet", "NeedToPrint", "PrintComplete"):
+            raise QboFault("2170", "Invalid Enumeration", f"Invalid PrintStatus {print_status}", "PrintStatus")
     elif draft["PayType"] == "CreditCard":
         if not (draft.get("CreditCardPayment") or {}).get("CCAccountRef"):
             raise required_missing("CreditCardPayment.CCAccountRef")
@@ -1341,8 +1399,43 @@ def _derive_purchase_document(realm: Realm, entity: str, draft: dict[str, Any]) 
     draft["TotalAmt"] = money(total)
 
 
-def _derive_journal(draft: dict[str, Any]) -> None:
-    """Debits must equal credits; amounts are positive and the side is PostingType."""
+_JOURNAL_PARTY_RULES = {
+    "Accounts Receivable": (
+        "Customer",
+        "When you use Accounts Receivable, you must choose a customer in the Name field.",
+    ),
+    "Accounts Payable": ("Vendor", "When you use Accounts Payable, you must select a vendor in the Name field."),
+}
+
+
+def _check_journal_party(realm: Realm, detail: dict[str, Any], index: int) -> None:
+    """A/R lines need a Customer and A/P lines a Vendor in ``Entity`` (Intuit JournalEntry rules; 6000)."""
+    account = realm._ref_record("Account", detail.get("AccountRef"))
+    rule = _JOURNAL_PARTY_RULES.get(str((account or {}).get("AccountType")))
+    if rule is None:
+        return
+    party_type, text = rule
+    entity = detail.get("Entity") if isinstance(detail.get("Entity"), dict) else {}
+    ref = entity.get("EntityRef") if isinstance(entity.get("EntityRef"), dict) else None
+    kind = entity.get("Type") or party_type
+    if ref is None or ref.get("value") in (None, "") or kind != party_type:
+        raise business_error(text, f"Line[{index}].JournalEntryLineDetail.Entity")
+    if realm._ref_record(party_type, ref) is None:
+        raise QboFault(
+            "2500",
+            "Invalid Reference Id",
+            f"Invalid Reference Id : {party_type} {ref.get('value')} does not exist",
+            f"Line[{index}].JournalEntryLineDetail.Entity.EntityRef",
+        )
+    entity.setdefault("Type", party_type)
+
+
+def _derive_journal(realm: Realm, draft: dict[str, Any]) -> None:
+    """Debits must equal credits; amounts are positive and the side is PostingType.
+
+    Lines on an Accounts Receivable account must name a customer, and on Accounts Payable a
+    vendor (Intuit's JournalEntry business rules; code 6000 with Intuit's own wording).
+    """
     lines = _lines(draft)
     debits = Decimal("0.00")
     credits = Decimal("0.00")
@@ -1353,6 +1446,7 @@ def _derive_journal(draft: dict[str, Any]) -> None:
         detail = line.get("JournalEntryLineDetail") or {}
         if not detail.get("AccountRef"):
             raise required_missing("Line.JournalEntryLineDetail.AccountRef")
+        _check_journal_party(realm, detail, index)
         posting = detail.get("PostingType")
         if posting not in ("Debit", "Credit"):
             if posting is None:
@@ -1374,6 +1468,7 @@ def _derive_journal(draft: dict[str, Any]) -> None:
         )
     _number_lines(lines, first_id=0)
     draft.setdefault("Adjustment", False)
+    draft.setdefault("TxnTaxDetail", {})
     draft["TotalAmt"] = money(debits)
 
 

@@ -173,7 +173,7 @@ def test_multi_object_create_function_lists_every_created_record(client: Gateway
     assert [c["CLASSID"] for c in result["data"]["class"]] == ["M1", "M2"]
 
 
-def test_query_with_sdk_style_field_names_renders_unknown_fields_empty(client: GatewayClient) -> None:
+def test_query_renders_documented_fields_the_sandbox_does_not_hold_as_empty(client: GatewayClient) -> None:
     data = _query(
         client, {"equalto": {"field": "CUSTOMERID", "value": "C001"}}, select={"field": ["CUSTOMERID", "GLGROUP"]}
     )

@@ -248,28 +248,29 @@ def test_payment_keeps_invoice_totals_and_state_true(client: GatewayClient) -> N
     )
 
 
+def _adjustment(client: GatewayClient, *amounts: str, **extra: Any) -> str:
+    lines = [{"glaccountno": "49000", "amount": amount, "locationid": "US-SF"} for amount in amounts]
+    body = {
+        "customerid": "C1",
+        "datecreated": {"year": "2024", "month": "01", "day": "20"},
+        **extra,
+        "aradjustmentitems": {"lineitem": lines},
+    }
+    result = client.one("create_aradjustment", body)
+    assert result["status"] == "success", result
+    return result["key"]
+
+
 def test_credit_memo_applied_through_a_payment_settles_the_invoice(client: GatewayClient) -> None:
     key = _invoice(client, "100.00")["key"]
-    memo = client.one(
-        "create",
-        {
-            "ARADJUSTMENT": {
-                "CUSTOMERID": "C1",
-                "WHENCREATED": "01/20/2024",
-                "ARADJUSTMENTITEMS": {
-                    "ARADJUSTMENTITEM": {"ACCOUNTNO": "49000", "TRX_AMOUNT": "100.00", "LOCATIONID": "US-SF"}
-                },
-            }
-        },
-    )
-    memo_no = memo["data"]["aradjustment"]["RECORDNO"]
+    memo_no = _adjustment(client, "-100.00", adjustmentno="CM-1")
     assert (
         _pay(client, [{"RECORDKEY": key, "ADJUSTMENTKEY": memo_no, "TRX_ADJUSTMENTAMOUNT": "100.00"}])["status"]
         == "success"
     )
     invoice, credit = _read(client, "ARINVOICE", key), _read(client, "ARADJUSTMENT", memo_no)
     assert (invoice["TOTALDUE"], invoice["STATE"]) == ("0.00", "Paid")
-    assert (credit["TOTALENTERED"], credit["TOTALDUE"]) == ("-100.00", "0.00")
+    assert (credit["TOTALENTERED"], credit["TOTALDUE"], credit["RECORDID"]) == ("-100.00", "0.00", "CM-1")
 
 
 def test_advance_applied_to_an_invoice(client: GatewayClient) -> None:
@@ -306,12 +307,18 @@ def test_payment_above_the_amount_due_is_refused(client: GatewayClient) -> None:
     assert "exceeds" in _errors(result)[0][1]
 
 
-def test_deleting_a_payment_gives_the_amount_back_to_the_invoice(client: GatewayClient) -> None:
+def test_a_posted_payment_is_reversed_not_deleted_and_gives_the_amount_back(client: GatewayClient) -> None:
     key = _invoice(client, "100.00")["key"]
     payment = _pay(client, [{"RECORDKEY": key, "TRX_PAYMENTAMOUNT": "100.00"}])["data"]["arpymt"]["RECORDNO"]
-    assert client.one("delete", {"object": "ARPYMT", "keys": payment})["status"] == "success"
+    refused = client.one("delete", {"object": "ARPYMT", "keys": payment})
+    assert "only drafts can be deleted" in _errors(refused)[0][1]
+    reversed_ = client.one(
+        "reverse_arpayment", {"@key": payment, "datereversed": {"year": "2024", "month": "02", "day": "02"}}
+    )
+    assert reversed_["status"] == "success", reversed_
     invoice = _read(client, "ARINVOICE", key)
     assert (invoice["TOTALDUE"], invoice["STATE"]) == ("100.00", "Posted")
+    assert _read(client, "ARPYMT", payment)["STATE"] == "Reversed"
 
 
 def test_foreign_currency_invoice_uses_the_exchange_rate_table(client: GatewayClient) -> None:

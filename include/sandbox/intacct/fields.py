@@ -1,0 +1,243 @@
+"""Which fields each Intacct object lets the ``query`` function select, filter and order by.
+
+Intacct's ``query`` accepts only fields the object definition (``lookup``) lists; anything else,
+including a misspelt name, fails the function with ``XL03000006`` "The following fields cannot be
+queried: [ apbill: [PAYTOCONTACTNAME] ]" (intacct/intacct-sdk-js#83 and intacct-sdk-net#150 show
+the real answer). Related objects are reached with the dot operator (``VENDOR.CREDITLIMIT`` on
+APBILL, I-QRY), contact blocks the same way (``DISPLAYCONTACT.EMAIL1``).
+
+Sources per object: the official API pages' create/query tables (I-CUST, I-VEND, I-INV, I-BILL,
+I-ARP, I-APP, I-JE, I-ARADJ, I-ARADV), the field lists of sageintacctsdk's
+``apis/constants.py`` (which its ``get_all`` sends to ``query``, so they are real query fields),
+and the audit fields every standard object carries (RECORDNO, WHENCREATED, WHENMODIFIED,
+CREATEDBY, MODIFIEDBY, MEGAENTITYKEY/ID/NAME, RECORD_URL).
+
+Sandbox choices: ``readByQuery`` ``fields`` and ``read``/``readByName`` fields are checked against
+the same catalogue (a misspelt field fails instead of coming back empty); field names are
+upper-cased before the check, as the gateway does. CUSTOMER ``TAXABLE``/``RESALENO`` are kept at
+the top level as the product writes them; the official create table also shows ``TAXABLE`` inside
+DISPLAYCONTACT, which is accepted too.
+
+To add a field (for instance when a flow starts reading one), add it to the object's set below
+only when Intacct documents it for that object; otherwise the sandbox would hide a query that
+production refuses.
+"""
+
+from __future__ import annotations
+
+AUDIT = frozenset(
+    {
+        "RECORDNO",
+        "WHENCREATED",
+        "WHENMODIFIED",
+        "CREATEDBY",
+        "MODIFIEDBY",
+        "MEGAENTITYKEY",
+        "MEGAENTITYID",
+        "MEGAENTITYNAME",
+        "RECORD_URL",
+    }
+)
+
+_ADDRESS = ("ADDRESS1", "ADDRESS2", "ADDRESS3", "CITY", "STATE", "ZIP", "COUNTRY", "COUNTRYCODE", "ISOCOUNTRYCODE")
+#: Fields of a contact block (DISPLAYCONTACT, PAYTO, RETURNTO, BILLTO, SHIPTO, CONTACT, CONTACTINFO).
+CONTACT = frozenset(
+    {
+        "CONTACTNAME",
+        "PREFIX",
+        "FIRSTNAME",
+        "INITIAL",
+        "LASTNAME",
+        "COMPANYNAME",
+        "PRINTAS",
+        "TAXABLE",
+        "TAXGROUP",
+        "TAXID",
+        "PHONE1",
+        "PHONE2",
+        "CELLPHONE",
+        "PAGER",
+        "FAX",
+        "EMAIL1",
+        "EMAIL2",
+        "URL1",
+        "URL2",
+        "VISIBLE",
+        *(f"MAILADDRESS.{a}" for a in _ADDRESS),
+    }
+)
+
+
+def _contact(prefix: str) -> frozenset[str]:
+    return frozenset(f"{prefix}.{name}" for name in CONTACT)
+
+
+def _names(*groups: object) -> frozenset[str]:
+    out: set[str] = set(AUDIT)
+    for group in groups:
+        if isinstance(group, str):
+            out.update(group.split())
+        else:
+            out.update(group)  # type: ignore[arg-type]
+    return frozenset(out)
+
+
+_DOC_TOTALS = """
+    TOTALENTERED TOTALSELECTED TOTALPAID TOTALDUE TRX_TOTALENTERED TRX_TOTALSELECTED TRX_TOTALPAID TRX_TOTALDUE
+    BASECURR CURRENCY EXCH_RATE_DATE EXCH_RATE_TYPE_ID EXCHANGE_RATE STATE RAWSTATE RECORDTYPE AUWHENCREATED
+    PRBATCH PRBATCHKEY DESCRIPTION SYSTEMGENERATED DUE_IN_DAYS SUPDOCID
+"""
+
+_TERM = """NAME DESCRIPTION STATUS DUEDATE DUEFROM DISCDATE DISCFROM DISCAMOUNT DISCPERCAMN DISCFUDGEDAYS PEN_TYPES
+    PENAMOUNT"""
+
+#: Queryable fields per object (without the dot-notation related fields, see RELATED).
+QUERYABLE: dict[str, frozenset[str]] = {
+    "CUSTOMER": _names(
+        """CUSTOMERID NAME ENTITY PARENTKEY PARENTID PARENTNAME CUSTREPID CUSTREPNAME TERMNAME TERMVALUE CUSTTYPE
+        TOTALDUE CREDITLIMIT TAXID TAXABLE RESALENO CURRENCY ONHOLD ONETIME STATUS COMMENTS ACCOUNTLABEL
+        ARACCOUNT ARACCOUNTTITLE GLGRPKEY GLGROUP OBJECTRESTRICTION DELIVERY_OPTIONS TERRITORYID SHIPPINGMETHOD
+        PRICESCHEDULE DISCOUNT PRICELIST VSOEPRICELIST EMAILOPTIN DISPLAYCONTACTKEY SUPDOCID
+        LAST_INVOICEDATE LAST_STATEMENTDATE ADVBILLBY ADVBILLBYTYPE ENABLEONLINECARDPAYMENT
+        ENABLEONLINEACHPAYMENT ARINVOICEPRINTTEMPLATEID""",
+        _contact("DISPLAYCONTACT"),
+        _contact("CONTACTINFO"),
+        _contact("BILLTO"),
+        _contact("SHIPTO"),
+    ),
+    "VENDOR": _names(
+        """VENDORID NAME NAME1099 PARENTKEY PARENTID PARENTNAME VENDTYPE VENDORACCOUNTNO ACCOUNTLABEL APACCOUNT
+        APACCOUNTTITLE TERMNAME TERMVALUE TAXID FORM1099TYPE FORM1099BOX CREDITLIMIT TOTALDUE CURRENCY ONHOLD
+        ONETIME STATUS COMMENTS GLGRPKEY GLGROUP OBJECTRESTRICTION PAYMETHODKEY PAYMETHODREC PAYMENTPRIORITY
+        DISPLAYCONTACTKEY DISPLAYTERMDISCOUNT MERGEPAYMENTREQ PAYMENTNOTIFY BILLINGTYPE SUPDOCID
+        ACHENABLED ACHBANKROUTINGNUMBER ACHACCOUNTNUMBER ACHACCOUNTTYPE ACHREMITTANCETYPE
+        WIREENABLED WIREBANKNAME WIREBANKROUTINGNUMBER WIREACCOUNTNUMBER WIREACCOUNTTYPE
+        CHECKENABLED PAYTOKEY RETURNTOKEY DONOTCUTCHECK DEFAULT_LEAD_TIME""",
+        _contact("DISPLAYCONTACT"),
+        _contact("CONTACTINFO"),
+        _contact("PAYTO"),
+        _contact("RETURNTO"),
+        _contact("PAYTOCONTACT"),
+        _contact("RETURNTOCONTACT"),
+    ),
+    "GLACCOUNT": _names(
+        """ACCOUNTNO TITLE ACCOUNTTYPE NORMALBALANCE CLOSINGTYPE CLOSINGACCOUNTNO CLOSINGACCOUNTTITLE STATUS
+        CATEGORY CATEGORYKEY ALTERNATIVEACCOUNT REQUIREDEPT REQUIRELOC REQUIRECLASS REQUIRECUSTOMER
+        REQUIREVENDOR REQUIREEMPLOYEE REQUIREITEM REQUIREPROJECT TAXABLE TAXCODE MRCCODE SUBLEDGERCONTROLON
+        ENABLEGLMATCHING"""
+    ),
+    "CHECKINGACCOUNT": _names(
+        """BANKACCOUNTID BANKACCOUNTNO GLACCOUNTNO GLACCOUNTTITLE BANKNAME ROUTINGNO BRANCHID BANKACCOUNTTYPE
+        DEPARTMENTID LOCATIONID STATUS ACHBANKID COMPANYNAME CURRENCY CHECKLAYOUT LASTRECONCILEDBALANCE
+        LASTRECONCILEDDATE NEXTCHECK"""
+    ),
+    "DEPARTMENT": _names(
+        "DEPARTMENTID TITLE PARENTKEY PARENTID PARENTNAME SUPERVISORID SUPERVISORNAME STATUS CUSTTITLE"
+    ),
+    "LOCATION": _names(
+        """LOCATIONID NAME PARENTKEY PARENTID PARENTNAME SUPERVISORID SUPERVISORNAME STATUS CURRENCY STARTDATE
+        ENDDATE FEDERALID FIRSTMONTH WEEKSTART ENTITY"""
+    ),
+    "CLASS": _names("CLASSID NAME DESCRIPTION STATUS PARENTKEY PARENTID PARENTNAME"),
+    "LOCATIONENTITY": _names(
+        """LOCATIONID NAME REPORTPRINTAS SUPERVISORID FIRSTMONTH FIRSTMONTHTAX WEEKSTART FEDERALID STARTDATE
+        ENDDATE STATUS HAS_IE_RELATION CUSTOMERID CUSTOMERNAME VENDORID VENDORNAME CURRENCY TAXID
+        ENABLELEGALCONTACT LEGALNAME LEGALADDRESS1 LEGALADDRESS2 LEGALCITY LEGALSTATE LEGALZIPCODE LEGALCOUNTRY
+        OPCOUNTRY ADDRESSCOUNTRYDEFAULT"""
+    ),
+    "ARTERM": _names(_TERM),
+    "APTERM": _names(_TERM),
+    "EXCHANGERATE": _names("TYPENAME FROM_CURRENCY TO_CURRENCY EFFECTIVE_START_DATE RATE RECIPROCALRATE"),
+    "ARINVOICE": _names(
+        _DOC_TOTALS,
+        """RECORDID CUSTOMERID CUSTOMERNAME CUSTMESSAGEID DOCNUMBER DESCRIPTION2 TERMNAME TERMKEY WHENPOSTED
+        WHENDISCOUNT WHENDUE WHENPAID BILLTOPAYTOCONTACTNAME SHIPTORETURNTOCONTACTNAME MODULEKEY ONHOLD
+        TAXSOLUTIONID TAXMETHOD RETAINAGEPERCENTAGE TRX_TOTALRETAINED TRX_TOTALRELEASED TOTALRETAINED
+        EXTERNALID REVERSEDKEY REVERSEDDATE CUSTMESSAGE.MESSAGE SHIPTO.TAXGROUP.NAME SHIPTO.TAXGROUP.RECORDNO""",
+        _contact("CONTACT"),
+        _contact("BILLTO"),
+        _contact("SHIPTO"),
+    ),
+    "ARADJUSTMENT": _names(
+        _DOC_TOTALS,
+        """RECORDID CUSTOMERID CUSTOMERNAME DOCNUMBER WHENPOSTED WHENPAID ADJUSTMENTNO INVOICENO MODULEKEY
+        EXTERNALID TAXSOLUTIONID""",
+    ),
+    "APADJUSTMENT": _names(
+        _DOC_TOTALS,
+        """RECORDID VENDORID VENDORNAME DOCNUMBER WHENPOSTED WHENPAID ADJUSTMENTNO BILLNO MODULEKEY EXTERNALID
+        TAXSOLUTIONID""",
+    ),
+    "ARADVANCE": _names(
+        _DOC_TOTALS,
+        """RECORDID CUSTOMERID CUSTOMERNAME DOCNUMBER PAYMENTMETHOD FINANCIALENTITY UNDEPOSITEDACCOUNTNO
+        RECEIPTDATE PAYMENTDATE WHENPAID""",
+    ),
+    "ARPYMT": _names(
+        _DOC_TOTALS,
+        """RECORDID CUSTOMERID CUSTOMERNAME PAYERNAME FINANCIALENTITY FINANCIALENTITYTYPE FINANCIALACCOUNTNAME
+        FINANCIALACCOUNTCURRENCY SUMMARYTITLE DISPLAYSTATE PAYMENTMETHOD PAYMENTMETHODKEY DOCNUMBER RECEIPTDATE
+        PAYMENTDATE WHENPAID BILLTOPAYTONAME BILLTOPAYTOKEY CLEARED CLRDATE PARENTPAYMENTKEY
+        UNDEPOSITEDACCOUNTNO TAXSOLUTIONID MULTIENTITYPYMTKEY OVERPAYMENTAMOUNT OVERPAYMENTLOCATIONID
+        OVERPAYMENTDEPARTMENTID REVERSEDKEY REVERSEDDATE""",
+    ),
+    "APBILL": _names(
+        _DOC_TOTALS,
+        """RECORDID VENDORID VENDORNAME DOCNUMBER TERMNAME TERMKEY WHENPOSTED WHENDUE WHENPAID WHENDISCOUNT
+        RECPAYMENTDATE PAYMENTPRIORITY ONHOLD MODULEKEY BILLTOPAYTOCONTACTNAME SHIPTORETURNTOCONTACTNAME
+        TAXSOLUTIONID RETAINAGEPERCENTAGE EXTERNALID REVERSEDKEY REVERSEDDATE""",
+        _contact("PAYTO"),
+        _contact("RETURNTO"),
+    ),
+    "APPYMT": _names(
+        _DOC_TOTALS,
+        """RECORDID VENDORID VENDORNAME FINANCIALENTITY FINANCIALENTITYTYPE FINANCIALACCOUNTNAME PAYMENTMETHOD
+        PAYMENTMETHODKEY DOCNUMBER PAYMENTDATE WHENPAID PAYMENTREQUESTMETHOD CLEARED CLRDATE
+        PARENTPAYMENTKEY BILLTOPAYTONAME REVERSEDKEY REVERSEDDATE""",
+    ),
+    "GLBATCH": _names(
+        """BATCHNO BATCH_TITLE BALANCE JOURNAL JOURNALKEY BATCH_DATE MODULE MODULEKEY REFERENCENO REVERSED
+        REVERSEDKEY REVERSEDFROM REVERSEDATE TEMPLATEKEY PRBATCHKEY BASELOCATION BASELOCATION_NO
+        BASELOCATION_NAME STATE USERINFO.LOGINID TAXIMPLICATIONS VATVENDORID VATCUSTOMERID VATCONTACTID
+        TAXSOLUTIONID ADJ SUPDOCID TRANSACTIONSOURCE"""
+    ),
+}
+
+#: Related objects reachable with the dot operator, per object (field -> related object).
+RELATED: dict[str, dict[str, str]] = {
+    "ARINVOICE": {"CUSTOMER": "CUSTOMER", "ARTERM": "ARTERM"},
+    "ARADJUSTMENT": {"CUSTOMER": "CUSTOMER"},
+    "ARADVANCE": {"CUSTOMER": "CUSTOMER"},
+    "ARPYMT": {"CUSTOMER": "CUSTOMER"},
+    "APBILL": {"VENDOR": "VENDOR", "APTERM": "APTERM"},
+    "APPYMT": {"VENDOR": "VENDOR"},
+    "APADJUSTMENT": {"VENDOR": "VENDOR"},
+    "CUSTOMER": {"TERM": "ARTERM"},
+    "VENDOR": {"TERM": "APTERM"},
+    "CHECKINGACCOUNT": {"GLACCOUNT": "GLACCOUNT"},
+}
+
+
+def is_queryable(object_name: str, field_name: str, _depth: int = 0) -> bool:
+    """Whether ``field_name`` (upper case; dot notation allowed) is a query field of ``object_name``."""
+    names = QUERYABLE.get(object_name)
+    if names is None:
+        return False
+    if field_name in names:
+        return True
+    head, _, rest = field_name.partition(".")
+    related = RELATED.get(object_name, {}).get(head)
+    if related is None or not rest or _depth > 1:
+        return False
+    return is_queryable(related, rest, _depth + 1)
+
+
+def not_queryable(object_name: str, field_names: list[str]) -> list[str]:
+    """The names in ``field_names`` that ``object_name`` cannot query, in order, without repeats."""
+    return list(dict.fromkeys(n for n in field_names if not is_queryable(object_name, n)))
+
+
+def lookup_fields(object_name: str) -> list[str]:
+    """The object's own fields in a stable order (RECORDNO first), for ``lookup``."""
+    names = QUERYABLE.get(object_name, frozenset())
+    return sorted(names, key=lambda n: (n != "RECORDNO", "." in n, n))
