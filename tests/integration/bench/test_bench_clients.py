@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, Sandbox
 
 from bench.calls import summarize
 from bench.clients import Intacct, edit_fraction, naive_sync
 from bench.flows import FLOWS
 from include.sandbox.intacct.testing import GatewayClient
 from include.sandbox.qbo.testing import QboClient
-from tests.conftest import ROOT, Sandbox
 
 CUSTOMERS = next(f for f in FLOWS if f.dag_id == "qbo_intacct_customers")
 
