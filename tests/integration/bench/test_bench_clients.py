@@ -15,7 +15,7 @@ from conftest import ROOT, Sandbox
 
 from bench.calls import summarize
 from bench.clients import Intacct, edit_fraction, naive_sync
-from bench.flows import FLOWS
+from bench.flows import FLOWS, BenchFlow
 from include.sandbox.intacct.testing import GatewayClient
 from include.sandbox.qbo.testing import QboClient
 
@@ -83,3 +83,13 @@ def test_edits_change_the_asked_share_on_each_side(books: dict[str, Sandbox]) ->
     assert summarize("intacct", books["intacct"].counters())["records_written"] == 1
     phones = [c.get("PrimaryPhone", {}).get("FreeFormNumber") for c in qbo.query("select * from Customer")["Customer"]]
     assert sum(1 for p in phones if p and p.startswith("+1 555 010")) == 2
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=lambda f: f.dag_id)
+def test_every_listed_flow_can_be_edited_and_baselined(books: dict[str, Sandbox], flow: BenchFlow) -> None:
+    """A flow listed in bench/flows.py works with the harness's clients before its DAG exists."""
+    qbo, intacct = _clients(books)
+    edited = edit_fraction(flow, qbo, intacct, 0.01)
+    assert edited == {"qbo": 1, "intacct": 1}
+    stats = naive_sync(flow, qbo, intacct, limit=1)
+    assert stats["records"] == 2
