@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=["first", "unchanged", "changed", "baseline"],
         help="which runs to measure (default: all)",
     )
+    parser.add_argument("--note", action="append", help="a sentence about this run for BENCHMARKS.md (repeatable)")
     parser.add_argument("--work-dir", type=Path, default=ROOT / ".bench")
     parser.add_argument("--out", type=Path, default=ROOT, help="folder for BENCHMARKS.md and benchmarks.json")
     args = parser.parse_args(argv)
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios=tuple(args.scenarios),
     )
     result = run_scale(settings, say=lambda m: print(m, flush=True))
-    data = merge(args.out / "benchmarks.json", result)
+    data = merge(args.out / "benchmarks.json", result, notes=args.note)
     write_report(args.out, data)
     print(f"Wrote {args.out / 'BENCHMARKS.md'} and {args.out / 'benchmarks.json'}")
     failed = [d for d, r in result["flows"].items() if not r["ok"]]

@@ -24,10 +24,13 @@ SCENARIO_TITLES = {
 FORECAST_SCALE = "demo"
 
 
-def merge(path: Path, result: dict[str, Any]) -> dict[str, Any]:
-    """Add one scale's result to what ``path`` holds (the same flow and scale is replaced)."""
+def merge(path: Path, result: dict[str, Any], notes: list[str] | None = None) -> dict[str, Any]:
+    """Add one scale's result to what ``path`` holds (the same flow and scale is replaced); ``notes``
+    (sentences about the run, e.g. that the machine was shared) are added to the ones kept."""
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     data.setdefault("flows", {})
+    if notes:
+        data["notes"] = list(dict.fromkeys([*data.get("notes", []), *notes]))
     for dag_id, flow_result in result["flows"].items():
         entry = {**flow_result, "date": result["date"], "machine": result["machine"], "settings": result["settings"]}
         data["flows"].setdefault(dag_id, {})[flow_result["scale"]] = entry
@@ -292,6 +295,26 @@ Timed figures are medians of the repetitions.
 """
 
 
+READING_NOTES = """## Reading these figures
+
+- `airflow dags test` runs the tasks one after another in one process and starts Airflow's in-process
+  execution API first: roughly 25-30 s of CPU per run that is Airflow's, not the flow's (the *outside
+  tasks* row). *tasks s* is the flow's own time; *wall / bound* keeps Airflow's start-up in, so at small
+  scales it is dominated by it. A deployment pays its own per-task start-up instead, and can run the two
+  systems' extracts at the same time, which the bound assumes.
+- The naive baseline calls one at a time by definition; its bound is what the same calls would take at
+  the APIs' full concurrency.
+- Peak MB by task is the whole process's resident memory while the task ran (Airflow's ~350 MB
+  included), so the largest row is the process peak.
+- What cannot be measured from outside yet: each run's own summary does not state the API calls it made
+  per system or the Intacct transactions it spent (the issue asks that it should). That needs a product
+  change: the hooks count calls per kind (IntacctHook already exposes `api_transactions`; QuickBooksHook
+  needs the same), the extract/load operators stage those counts with their results, and the flow's
+  `record`/`report` steps add them to the summary text and the asset metadata. The harness would then
+  check the summary against the sandboxes' counters.
+"""
+
+
 def render(data: dict[str, Any], change_rates: dict[str, float] | None = None) -> str:
     lines = [HEADER]
     machines = {
@@ -314,9 +337,10 @@ def render(data: dict[str, Any], change_rates: dict[str, float] | None = None) -
         for scale in _scales(per_scale):
             lines += _scale_section(dag_id, scale, per_scale[scale])
         lines += _growth_section(dag_id, per_scale)
+    lines.append(READING_NOTES)
     notes = data.get("notes")
     if notes:
-        lines += ["## Notes on these figures", "", *notes, ""]
+        lines += ["## About this run", "", *(f"- {note}" for note in notes), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
