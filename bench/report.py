@@ -118,6 +118,7 @@ def _scale_section(dag_id: str, scale: str, r: dict[str, Any]) -> list[str]:
             f"| {_n(m['cpu_s'])} | {_n(m.get('peak_rss_mb'), 0) if key != 'baseline' else '-'} |"
         )
     lines += _against_baseline(s, records, settings)
+    lines += _goals(s)
     dag_keys = [k for k in ("first", "unchanged", "changed") if k in s]
     if not dag_keys:
         return [*lines, ""]
@@ -144,6 +145,43 @@ def _scale_section(dag_id: str, scale: str, r: dict[str, Any]) -> list[str]:
         )
     lines += [f"| *outside tasks* / whole process | {' | '.join(outside)} |", ""]
     return lines
+
+
+def _goals(s: dict[str, Any]) -> list[str]:
+    """The issue's goals, each with the figure that decides it."""
+    rows: list[tuple[str, str, bool | None]] = []
+    first, unchanged = s.get("first"), s.get("unchanged")
+    if first:
+        tpr = first["intacct"]["transactions_per_record_written"]
+        rows.append(
+            (
+                "Intacct transactions per record written, first sync: 1.0",
+                _n(tpr, 3),
+                None if tpr is None else tpr <= 1.0,
+            )
+        )
+        ratio = first["wall_to_bound"]
+        rows.append(("first sync within 1.2x of the bound", _n(ratio, 2), None if ratio is None else ratio <= 1.2))
+    if unchanged:
+        writes = unchanged["qbo"]["records_written"] + unchanged["intacct"]["records_written"]
+        rows.append(("unchanged rerun writes nothing", f"{writes:,} records written", writes == 0))
+        read = _records_read(unchanged)
+        if read is not None and first and _records_read(first):
+            share = read / _records_read(first)
+            rows.append(
+                (
+                    "unchanged rerun reads only the changed window",
+                    f"{read:,} records read ({share:.0%} of the first sync)",
+                    share < 0.05,
+                )
+            )
+    peaks = [s[k]["peak_rss_mb"] for k in ("first", "unchanged", "changed") if k in s]
+    if peaks:
+        rows.append(("peak memory of any task under 2 GB", f"{max(peaks):,.0f} MB", max(peaks) < 2048))
+    if not rows:
+        return []
+    mark = {True: "met", False: "**not met**", None: "-"}
+    return ["", "| goal | measured | |", "|---|---|---|", *(f"| {g} | {v} | {mark[ok]} |" for g, v, ok in rows)]
 
 
 def _against_baseline(s: dict[str, Any], records: dict[str, int], settings: dict[str, Any]) -> list[str]:

@@ -108,3 +108,5 @@ def test_the_report_shows_each_scale_the_baseline_growth_and_the_forecast(tmp_pa
     assert "| unchanged rerun | QuickBooks calls | 10.00x |" in text
     assert "| qbo_intacct_customers | demo | 100 | 5% | 4 | 1.00 | 11,525 | 11.5% |" in text
     assert "Against the naive baseline" in text
+    assert "| unchanged rerun writes nothing | 0 records written | met |" in text
+    assert "| first sync within 1.2x of the bound | 3.33 | **not met** |" in text
