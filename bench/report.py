@@ -105,8 +105,9 @@ def _scale_section(dag_id: str, scale: str, r: dict[str, Any]) -> list[str]:
     for key in (k for k in SCENARIO_TITLES if k in s):
         m = s[key]
         title = SCENARIO_TITLES[key]
-        if key == "baseline" and settings.get("baseline_records"):
-            title += f" ({m.get('records_visited', 0)} records sampled)"
+        visited = m.get("records_visited") or 0
+        if key == "baseline" and 0 < visited < records["qbo"] + records["intacct"]:
+            title += f" ({visited:,} records sampled)"
         tasks_s = m.get("task_wall_s")
         lines.append(
             f"| {title} | {_n(m['wall_s'])} | {_n(tasks_s)} | {_n(m['bound_s']['run'])} | {_n(m['wall_to_bound'], 2)} "
@@ -190,7 +191,7 @@ def _against_baseline(s: dict[str, Any], records: dict[str, int], settings: dict
     first, baseline = s["first"], s["baseline"]
     visited = baseline.get("records_visited") or 0
     whole = records["qbo"] + records["intacct"]
-    scale_up = whole / visited if visited and settings.get("baseline_records") else 1.0
+    scale_up = whole / visited if 0 < visited < whole else 1.0
     base_wall = baseline["wall_s"] * scale_up
     base_calls = (baseline["qbo"]["calls"] + baseline["intacct"]["calls"]) * scale_up
     base_txn = baseline["intacct"]["api_transactions"] * scale_up

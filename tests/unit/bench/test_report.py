@@ -110,3 +110,14 @@ def test_the_report_shows_each_scale_the_baseline_growth_and_the_forecast(tmp_pa
     assert "Against the naive baseline" in text
     assert "| unchanged rerun writes nothing | 0 records written | met |" in text
     assert "| first sync within 1.2x of the bound | 3.33 | **not met** |" in text
+
+
+def test_a_sampled_baseline_is_labelled_and_scaled_up_to_the_whole_books(tmp_path: Path) -> None:
+    result = _result("demo", 1)
+    flow = result["flows"]["qbo_intacct_customers"]
+    flow["scenarios"]["baseline"]["records_visited"] = 50  # of 100
+    text = render(merge(tmp_path / "benchmarks.json", result))
+    assert "| naive baseline (50 records sampled) |" in text
+    assert "its sample scaled up 2.0x to all 100 records" in text
+    # the first sync's wall (10 s) against the baseline's 10 s scaled up to 20 s
+    assert "the first sync takes 0.50x its wall time" in text
