@@ -230,7 +230,7 @@ def run_dag(ctx: Context, flow: BenchFlow, env: dict[str, str], label: str) -> d
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return {
         "ok": proc.returncode == 0,
-        "log": str(log_path),
+        "log": str(log_path.relative_to(ROOT) if log_path.is_relative_to(ROOT) else log_path),
         "wall_s": round(wall, 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
