@@ -230,7 +230,7 @@ def run_dag(ctx: Context, flow: BenchFlow, env: dict[str, str], label: str) -> d
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return {
         "ok": proc.returncode == 0,
-        "log": str(log_path.relative_to(ROOT) if log_path.is_relative_to(ROOT) else log_path),
+        "log": _shown(log_path),
         "wall_s": round(wall, 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
@@ -341,6 +341,11 @@ def median_of(items: list[Any]) -> Any:
     return first
 
 
+def _shown(path: Path) -> str:
+    """A path as benchmarks.json keeps it: relative to the checkout when inside it."""
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
 def flow_records(manifest: dict[str, Any], flow: BenchFlow) -> dict[str, int]:
     counts = manifest.get("counts", {})
     return {
@@ -385,6 +390,6 @@ def run_scale(settings: Settings, say: Callable[[str], None] = print) -> dict[st
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {**before, "load_average_after": [round(x, 2) for x in os.getloadavg()]},
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
+        "settings": {k: _shown(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
         "flows": results,
     }
