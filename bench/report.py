@@ -50,6 +50,10 @@ def _n(value: Any, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _times(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
 def _ratio(a: Any, b: Any) -> str:
     if not isinstance(a, int | float) or not isinstance(b, int | float) or not b:
         return "-"
@@ -110,7 +114,7 @@ def _scale_section(dag_id: str, scale: str, r: dict[str, Any]) -> list[str]:
             title += f" ({visited:,} records sampled)"
         tasks_s = m.get("task_wall_s")
         lines.append(
-            f"| {title} | {_n(m['wall_s'])} | {_n(tasks_s)} | {_n(m['bound_s']['run'])} | {_n(m['wall_to_bound'], 2)} "
+            f"| {title} | {_n(m['wall_s'])} | {_n(tasks_s)} | {_n(m['bound_s']['run'])} | {_times(m['wall_to_bound'])} "
             f"| {_ratio(tasks_s, m['bound_s']['run']) if tasks_s is not None else '-'} "
             f"| {_calls(m['qbo'])} | {_n(m['qbo']['records_per_write_request'])} | {_calls(m['intacct'])} "
             f"| {_n(m['intacct']['records_per_write_request'])} | {_n(m['intacct']['api_transactions'])} "
@@ -162,7 +166,7 @@ def _goals(s: dict[str, Any]) -> list[str]:
             )
         )
         ratio = first["wall_to_bound"]
-        rows.append(("first sync within 1.2x of the bound", _n(ratio, 2), None if ratio is None else ratio <= 1.2))
+        rows.append(("first sync within 1.2x of the bound", _times(ratio), None if ratio is None else ratio <= 1.2))
     if unchanged:
         writes = unchanged["qbo"]["records_written"] + unchanged["intacct"]["records_written"]
         rows.append(("unchanged rerun writes nothing", f"{writes:,} records written", writes == 0))

@@ -102,14 +102,14 @@ def test_the_report_shows_each_scale_the_baseline_growth_and_the_forecast(tmp_pa
     text = render(data, {"qbo_intacct_customers": 0.05})
     assert text.index("at scale demo") < text.index("at scale 2000")  # ordered by the books' size
     assert "**Machine**: 2 cores" in text
-    assert "| first sync | 10.0 | 6.0 | 3.0 | 3.33 | 2.00x |" in text
+    assert "| first sync | 10.0 | 6.0 | 3.0 | 3.33x | 2.00x |" in text
     assert "growth between scales" in text
     assert "| books | records | 10.00x |" in text
     assert "| unchanged rerun | QuickBooks calls | 10.00x |" in text
     assert "| qbo_intacct_customers | demo | 100 | 5% | 4 | 1.00 | 11,525 | 11.5% |" in text
     assert "Against the naive baseline" in text
     assert "| unchanged rerun writes nothing | 0 records written | met |" in text
-    assert "| first sync within 1.2x of the bound | 3.33 | **not met** |" in text
+    assert "| first sync within 1.2x of the bound | 3.33x | **not met** |" in text
 
 
 def test_a_sampled_baseline_is_labelled_and_scaled_up_to_the_whole_books(tmp_path: Path) -> None:
