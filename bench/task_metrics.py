@@ -1,6 +1,6 @@
 """An Airflow task listener that only the harness loads: CPU, wall time and peak memory per task.
 
-``airflow dags test`` runs every task in its own process, one after another, so the process's
+``airflow dags test`` runs every task in its one process, one after another, so the process's
 counters taken at a task's start and end belong to that task. Peak memory is the kernel's high-water
 mark (``VmHWM``), reset at each task's start by writing ``5`` to ``/proc/self/clear_refs``, so each
 task reports its own peak, not the largest so far. One JSON line per task goes to the file named by
