@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format airflow bench clean
+.PHONY: install demo test lint format airflow bench bench-slow clean
 
 install: $(STAMP)
 
@@ -38,7 +38,15 @@ PORT ?= 8080
 airflow: install
 	@$(PY) -m include.demo airflow --port $(PORT)
 
+# `make bench` measures every flow at 10,000 and 100,000 invoices (hours: run it on a quiet machine);
+# `make bench SCALE=2000` is a quick look. Results go to BENCHMARKS.md and benchmarks.json (bench/).
+# BENCH_ARGS passes more options, e.g. BENCH_ARGS="--runs 5 --qbo-latency-ms 150 --baseline-records 200".
+SCALE ?= 10000 100000
 bench: install
+	@for scale in $(SCALE); do $(PY) -m bench --scale $$scale $(BENCH_ARGS) || exit 1; done
+
+# The slow tests: budgets of single steps at large scales (seeding 100,000 invoices, GE on 10,000 rows).
+bench-slow: install
 	@$(PY) -m pytest -m slow -q -s $(PYTEST_ARGS)
 
 clean:

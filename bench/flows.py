@@ -1,0 +1,46 @@
+"""The flows the harness measures, by DAG id. A later flow issue adds its flow with one line here.
+
+Only what the harness needs from outside the product: which DAG to run, which objects it syncs on
+each side (for the naive baseline and for the 1% edits), and the typical monthly change rate the
+forecast assumes. A flow whose DAG file is not in ``dags/`` yet is skipped, so the list can name
+flows that are still being built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class BenchFlow:
+    dag_id: str
+    qbo_entity: str  # QuickBooks entity the flow syncs, e.g. "Customer"
+    intacct_object: str  # Intacct object, e.g. "CUSTOMER"
+    intacct_id_field: str  # its ID field, e.g. "CUSTOMERID"
+    #: Share of the flow's records (both sides) created or edited in a typical month, for the forecast.
+    #: Master data: a finance team adds and edits a few percent of its customers/vendors a month.
+    monthly_change_rate: float = 0.05
+
+    @property
+    def available(self) -> bool:
+        return (ROOT / "dags" / f"{self.dag_id}.py").exists()
+
+
+FLOWS: list[BenchFlow] = [
+    BenchFlow("qbo_intacct_customers", "Customer", "CUSTOMER", "CUSTOMERID"),
+    BenchFlow("qbo_intacct_vendors", "Vendor", "VENDOR", "VENDORID"),
+]
+
+
+def selected(dag_ids: list[str] | None = None) -> list[BenchFlow]:
+    """The flows to run: the ones named (in list order), or every flow whose DAG exists."""
+    flows = [f for f in FLOWS if f.available]
+    if dag_ids:
+        unknown = sorted(set(dag_ids) - {f.dag_id for f in flows})
+        if unknown:
+            raise ValueError(f"no benchmark flow (or no DAG file) for {unknown}; see bench/flows.py")
+        flows = [f for f in flows if f.dag_id in dag_ids]
+    return flows
