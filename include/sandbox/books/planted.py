@@ -426,12 +426,12 @@ def plant_vendor_cases(builder: GroupBuilder) -> None:
     for party in [*banked, twin_q]:
         party.bank_routing, party.bank_account = DEMO_ROUTING, _demo_account(party.key)
     twin_i.bank_routing, twin_i.bank_account = twin_q.bank_routing, twin_q.bank_account
-    for party in [*banked, twin_q, twin_i]:
-        case(
-            "vendor_bank_details",
-            party.system,
-            "Vendor",
-            party.key,
-            f"vendor with bank details (account ending {str(party.bank_account)[-4:]})",
-            "source data",
-        )
+    case(
+        "vendor_bank_details",
+        "qbo",
+        "Vendor",
+        twin_q.key,
+        "matched pair holding the same account on both sides; vendors with bank details on one side only: "
+        + ", ".join(p.display_name for p in banked),
+        "QuickBooks and Intacct source data",
+    )
