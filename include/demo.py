@@ -48,6 +48,7 @@ DEMO_DAGS: list[str] = [
     "qbo_intacct_healthcheck",
     "qbo_intacct_refresh_mappings",
     "qbo_intacct_customers",
+    "qbo_intacct_vendors",
 ]
 # HITL steps that `airflow dags test` cannot answer; the demo approves them (see airflow-notes §2.5).
 MARK_SUCCESS_PATTERN = r"review_.*|approve_.*"

@@ -114,6 +114,14 @@ def demo_rows(hints: Mapping[str, Any]) -> Rows:
             for b in hints.get("bank_accounts", [])
             if b.get("qbo_account")
         ],
+        "Form1099Map": [
+            {
+                "QuickBooks 1099": "Yes",
+                "Intacct Form": "NEC",
+                "Intacct Box": "1",
+                "Notes": "nonemployee compensation",
+            },
+        ],
         "CurrencyMap": [
             {
                 "Currency": code,

@@ -156,6 +156,10 @@ class IntacctAdapter:
                 fields["TAXID"] = party.tax_id
             if party.vendor_1099:
                 fields |= {"NAME1099": party.company_name, "FORM1099TYPE": "MISC", "FORM1099BOX": "7"}
+            if party.bank_account:
+                fields |= {"ACHENABLED": "true", "ACHBANKROUTINGNUMBER": party.bank_routing,
+                           "ACHACCOUNTNUMBER": party.bank_account, "ACHACCOUNTTYPE": "Checking Account",
+                           "ACHREMITTANCETYPE": "CCD"}  # fmt: skip
             rec = self.state.create(
                 obj, fields, entity_id=party.entity_id, when=audit_time(party.created or self._setup_day, party.key)
             )

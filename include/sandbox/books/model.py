@@ -227,6 +227,8 @@ class Party:
     vendor_1099: bool = False
     tags: tuple[str, ...] = ()
     created: date | None = None
+    bank_routing: str | None = None  # vendors: ACH routing number / QuickBooks BankBranchIdentifier
+    bank_account: str | None = None  # vendors: the account payments go to (demo numbers, never real)
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,13 @@ never hold it; then it is planted where a sync or the reconciliation would still
 - ``control_char_memo`` (qbo Invoice): the memo holds BEL, VT, ESC and BS, which XML 1.0 forbids.
 - ``zero_amount_invoice`` (qbo Invoice): one line at 0.00, total 0.00.
 - ``closed_period_invoice`` (qbo Invoice): dated in the closed month but keyed recently (back-dated).
+- ``name_only_renamed_candidate`` (qbo Vendor): "Quillfeather Studios" matches Intacct "Quillfeather
+  Studios Inc" by name only (held for review), while QuickBooks "Quillfeather Studios Group" matches
+  that same Intacct vendor by tax ID and renames it in the same run. The held vendor must stay held
+  (no candidate left by name) until finance decides.
+- ``vendor_bank_details`` (qbo and intacct Vendor): vendors with bank details (demo numbers): two
+  QuickBooks-only and one Intacct-only vendor (copied on create) and one matched pair holding the
+  same account on both sides (a change on either side is held for finance).
 
 The planted invoices are never paid, so their balances equal their totals.
 """
@@ -85,6 +92,17 @@ EXPECTED_HANDLING: dict[str, dict[str, object]] = {
     },
 }
 
+EXPECTED_HANDLING["name_only_renamed_candidate"] = {
+    "intacct_accepts_as_is": True,
+    "hold_for_review": True,
+    "expected_handling": "hold the name-only match for review and keep it held, whatever its candidate becomes",
+}
+EXPECTED_HANDLING["vendor_bank_details"] = {
+    "intacct_accepts_as_is": True,
+    "hold_for_review": False,
+    "expected_handling": "copy on create; hold any later change for finance, showing only the last four digits",
+}
+
 PLANTED_TAGS: tuple[str, ...] = (
     "unmapped_account_invoice",
     "unbalanced_journal",
@@ -94,6 +112,8 @@ PLANTED_TAGS: tuple[str, ...] = (
     "control_char_memo",
     "zero_amount_invoice",
     "closed_period_invoice",
+    "name_only_renamed_candidate",
+    "vendor_bank_details",
 )
 
 
@@ -294,4 +314,124 @@ def plant_cases(builder: GroupBuilder) -> None:
         journal.key,
         "debits exceed credits by 0.01",
         "Intacct GLBATCH in Draft in the UK entity, inserted with validation off (neither API accepts it posted)",
+    )
+
+
+RENAMED_STEM = "Quillfeather Studios"
+DEMO_ROUTING = "021000021"
+
+
+def _demo_account(key: str) -> str:
+    """A stable 10-digit demo account number for a party (derived from its key, no random draw)."""
+    import hashlib
+
+    return str(int(hashlib.sha256(key.encode()).hexdigest()[:12], 16))[-10:].rjust(10, "7")
+
+
+def plant_vendor_cases(builder: GroupBuilder) -> None:
+    """Vendor cases, added after every document so no other record or draw changes."""
+    rng = random.Random(f"{builder.seed}:planted-vendors")
+    g = builder.group
+
+    def case(tag: str, system: str, object_name: str, key: str, description: str, where: str) -> None:
+        g.planted.append(PlantedCase(tag, system, object_name, key, description, where))
+
+    common = {"currency": "USD", "entity_id": None}
+    group = builder._party(
+        rng,
+        system="qbo",
+        kind="vendor",
+        name=f"{RENAMED_STEM} Group",
+        slug="quillfeather-group",
+        tax_id="47-1200931",
+        tags=("planted", "name_only_renamed_candidate"),
+        **common,
+    )
+    builder._party(
+        rng,
+        system="intacct",
+        kind="vendor",
+        name=f"{RENAMED_STEM} Inc",
+        slug="quillfeather-inc",
+        tax_id="47-1200931",
+        tags=("planted", "name_only_renamed_candidate"),
+        **common,
+    )
+    held = builder._party(
+        rng,
+        system="qbo",
+        kind="vendor",
+        name=RENAMED_STEM,
+        slug="quillfeather",
+        tax_id="",
+        tags=("planted", "name_only_renamed_candidate"),
+        **common,
+    )
+    held.tax_id = None
+    case(
+        "name_only_renamed_candidate",
+        "qbo",
+        "Vendor",
+        held.key,
+        f"matches Intacct '{RENAMED_STEM} Inc' by name only; '{group.display_name}' renames it in the same run",
+        "QuickBooks source data",
+    )
+
+    banked = [
+        builder._party(
+            rng,
+            system="qbo",
+            kind="vendor",
+            name=f"Harborline Freight {n}",
+            slug=f"harborline-{n}",
+            tax_id=f"52-44100{n}{n}",
+            tags=("planted", "vendor_bank_details"),
+            **common,
+        )
+        for n in (1, 2)
+    ]
+    banked.append(
+        builder._party(
+            rng,
+            system="intacct",
+            kind="vendor",
+            name="Copperleaf Printing",
+            slug="copperleaf",
+            tax_id="61-3300412",
+            tags=("planted", "vendor_bank_details"),
+            **common,
+        )
+    )
+    twin_q = builder._party(
+        rng,
+        system="qbo",
+        kind="vendor",
+        name="Bluewater Staffing",
+        slug="bluewater",
+        tax_id="58-9090114",
+        tags=("planted", "vendor_bank_details", "match"),
+        **common,
+    )
+    twin_i = builder._party(
+        rng,
+        system="intacct",
+        kind="vendor",
+        name="Bluewater Staffing LLC",
+        slug="bluewater-llc",
+        tax_id="58-9090114",
+        tags=("planted", "vendor_bank_details", "match"),
+        **common,
+    )
+    twin_i.email = twin_q.email
+    for party in [*banked, twin_q]:
+        party.bank_routing, party.bank_account = DEMO_ROUTING, _demo_account(party.key)
+    twin_i.bank_routing, twin_i.bank_account = twin_q.bank_routing, twin_q.bank_account
+    case(
+        "vendor_bank_details",
+        "qbo",
+        "Vendor",
+        twin_q.key,
+        "matched pair holding the same account on both sides; vendors with bank details on one side only: "
+        + ", ".join(p.display_name for p in banked),
+        "QuickBooks and Intacct source data",
     )

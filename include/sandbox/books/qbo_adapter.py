@@ -157,6 +157,12 @@ class QboAdapter:
                 body["Vendor1099"] = party.vendor_1099
                 if party.tax_id:
                     body["TaxIdentifier"] = party.tax_id
+                if party.bank_account:
+                    body["VendorPaymentBankDetail"] = {
+                        "BankBranchIdentifier": party.bank_routing,
+                        "BankAccountNumber": party.bank_account,
+                        "BankAccountName": party.company_name,
+                    }
                 entity = "Vendor"
             self._create(entity, party.key, body, audit_at(party.created or self.group.periods.window_start, party.key))
 

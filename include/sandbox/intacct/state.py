@@ -277,6 +277,9 @@ AR_PAYMENT_METHODS = frozenset(
 AP_PAYMENT_METHODS = frozenset({"Printed Check", "Cash", "EFT", "Charge Card", "ACH"})
 ACH_ACCOUNT_TYPES = frozenset({"Checking Account", "Savings Account"})
 ACH_REMITTANCE_TYPES = frozenset({"CTX", "PPD", "CCD"})
+#: VENDOR FORM1099TYPE: the API docs list the field, not its values; the sandbox takes the IRS forms a
+#: vendor record can carry (a blank clears it) and then needs a FORM1099BOX.
+FORM_1099_TYPES = ("DIV", "INT", "MISC", "NEC")
 # Credit applications an ARPYMT detail may carry: key field -> (credit object, amount field).
 #: Credits an APPYMT detail may carry (I-APP): AP debit memos (vendor credits).
 AP_CREDIT_APPLICATIONS = {"ADJUSTMENTKEY": ("APADJUSTMENT", "TRX_ADJUSTMENTAMOUNT")}
@@ -1076,6 +1079,11 @@ class IntacctState:
         contact.setdefault("CONTACTNAME", f"{rec.get('NAME', '')}(V{rec.get('VENDORID', '')})")
         rec["DISPLAYCONTACT"] = contact
         rec.setdefault("ONHOLD", "false")
+        form = str(rec.get("FORM1099TYPE") or "")
+        if form and form not in FORM_1099_TYPES:
+            errors.append(generic_error(f"Invalid FORM1099TYPE {form}.", f"Use one of {', '.join(FORM_1099_TYPES)}."))
+        elif form and _blank(rec.get("FORM1099BOX")):
+            errors.append(generic_error("FORM1099BOX is required when FORM1099TYPE is set."))
         if str(rec.get("ACHENABLED", "false")).lower() == "true":
             routing = str(rec.get("ACHBANKROUTINGNUMBER", ""))
             if not re.fullmatch(r"\d{9}", routing):

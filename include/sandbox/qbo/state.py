@@ -1106,6 +1106,7 @@ def _validate_party(realm: Realm, draft: dict[str, Any], existing: dict[str, Any
     elif entity == "Vendor":
         draft["Balance"] = existing.get("Balance", Decimal("0.00")) if existing else Decimal("0.00")
         draft.setdefault("Vendor1099", False)
+        _validate_vendor_bank_detail(draft)
     if entity in ("Customer", "Vendor") and realm.multicurrency:
         currency = (draft.get("CurrencyRef") or {}).get("value") or realm.home_currency
         if existing is not None:
@@ -1113,6 +1114,28 @@ def _validate_party(realm: Realm, draft: dict[str, Any], existing: dict[str, Any
             if old and old != currency:
                 raise business_error("The currency of a customer or vendor cannot be changed", "CurrencyRef")
         draft["CurrencyRef"] = {"value": currency, "name": CURRENCY_NAMES.get(currency, currency)}
+
+
+def _validate_vendor_bank_detail(draft: dict[str, Any]) -> None:
+    """``VendorPaymentBankDetail`` (Intuit's XSD: BankBranchIdentifier, BankAccountNumber, BankAccountName,
+    StatementText). The API documentation gives no limits; the sandbox chooses: an object; branch and
+    account are digits (spaces and hyphens allowed), the branch 6 (Australian BSB) or 9 (US routing)
+    digits, the account 4 to 17 digits (the ACH maximum); an account needs a branch."""
+    detail = draft.get("VendorPaymentBankDetail")
+    if detail is None:
+        return
+    if not isinstance(detail, dict):
+        raise business_error("VendorPaymentBankDetail must be an object", "VendorPaymentBankDetail")
+    branch = re.sub(r"[\s-]", "", str(detail.get("BankBranchIdentifier") or ""))
+    account = re.sub(r"[\s-]", "", str(detail.get("BankAccountNumber") or ""))
+    if branch and not (branch.isdigit() and len(branch) in (6, 9)):
+        raise business_error(
+            "BankBranchIdentifier must be 6 or 9 digits", "VendorPaymentBankDetail.BankBranchIdentifier"
+        )
+    if account and not (account.isdigit() and 4 <= len(account) <= 17):
+        raise business_error("BankAccountNumber must be 4 to 17 digits", "VendorPaymentBankDetail.BankAccountNumber")
+    if account and not branch:
+        raise business_error("BankBranchIdentifier is required with a BankAccountNumber", "VendorPaymentBankDetail")
 
 
 def _validate_named(realm: Realm, draft: dict[str, Any], existing: dict[str, Any] | None, entity: str) -> None:

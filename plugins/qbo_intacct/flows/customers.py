@@ -43,45 +43,38 @@ Rules a finance reader should know:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
+from qbo_intacct.flows import fields as f
+from qbo_intacct.flows.declaration import FlowMappingError, FlowSpec, TakenNames, display_name_variants
+from qbo_intacct.flows.declaration import qbo_display_name as _qbo_display_name
+from qbo_intacct.flows.fields import ADDRESS_FIELDS, INTACCT_ADDRESS_FIELDS, TermLookup
 from qbo_intacct.flows.matching import StrongId, normalize_email, normalize_reference, normalize_tax_id
-from qbo_intacct.mappings.loader import MappingWorkbook
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from qbo_intacct.mappings.loader import MappingWorkbook
 
 FLOW = "customers"
 QBO_ENTITY = "Customer"
 INTACCT_OBJECT = "CUSTOMER"
 CUSTOMER_ID_PATTERN_VARIABLE = "qbo_intacct_customer_id_pattern"
 DEFAULT_CUSTOMER_ID_PATTERN = "QB-{qbo_id}"
-QBO_DISPLAY_NAME_MAX = 500
 INTACCT_CUSTOMER_ID_MAX = 20
 
 FIELD_GROUPS: dict[str, list[str]] = {
     "identity": ["name", "company_name"],
     "contact": ["email", "phone"],
-    "address": ["bill_line1", "bill_line2", "bill_city", "bill_state", "bill_postal_code", "bill_country"],
+    "address": ADDRESS_FIELDS,
     "terms": ["term", "credit_limit"],
     "tax": ["taxable", "tax_id", "resale_number"],
     "currency": ["currency"],
     "status": ["active"],
 }
-SHARED_FIELDS: list[str] = [f for fields in FIELD_GROUPS.values() for f in fields]
-
-# QuickBooks address keys <-> Intacct MAILADDRESS keys, by shared field.
-_ADDRESS: dict[str, tuple[str, str]] = {
-    "bill_line1": ("Line1", "ADDRESS1"),
-    "bill_line2": ("Line2", "ADDRESS2"),
-    "bill_city": ("City", "CITY"),
-    "bill_state": ("CountrySubDivisionCode", "STATE"),
-    "bill_postal_code": ("PostalCode", "ZIP"),
-    "bill_country": ("Country", "COUNTRY"),
-}
+SHARED_FIELDS: list[str] = [name for names in FIELD_GROUPS.values() for name in names]
 
 #: Intacct fields the extract selects (query has no ``*``).
 INTACCT_FIELDS: list[str] = [
@@ -91,7 +84,7 @@ INTACCT_FIELDS: list[str] = [
     "DISPLAYCONTACT.COMPANYNAME",
     "DISPLAYCONTACT.EMAIL1",
     "DISPLAYCONTACT.PHONE1",
-    *(f"DISPLAYCONTACT.MAILADDRESS.{ia}" for _, ia in _ADDRESS.values()),
+    *INTACCT_ADDRESS_FIELDS,
     "TERMNAME",
     "CREDITLIMIT",
     "TAXABLE",
@@ -117,85 +110,23 @@ SOURCE_COLUMNS = ["source_id", "sync_token", "intacct_ref", "derived_customer_id
 TARGET_COLUMNS = ["target_id", "record_no", "entity", "source_ref", "target_key", "hold_reason"]
 
 
-class CustomerMappingError(ValueError):
+class CustomerMappingError(FlowMappingError):
     """A customer cannot be expressed in the other system; names record and field."""
-
-
-@dataclass(frozen=True)
-class TermLookup:
-    """QuickBooks terms (id <-> name) and the workbook's term mapping, both ways."""
-
-    qbo_name_by_id: Mapping[str, str]
-    qbo_id_by_name: Mapping[str, str]
-    intacct_by_qbo_name: Mapping[str, str]
-    qbo_names_by_intacct: Mapping[str, tuple[str, ...]]
-
-    @classmethod
-    def build(cls, qbo_terms: Iterable[Mapping[str, Any]], mappings: MappingWorkbook) -> TermLookup:
-        by_id = {str(t["Id"]): str(t.get("Name", "")) for t in qbo_terms}
-        reverse: dict[str, list[str]] = {}
-        for m in mappings.terms:
-            reverse.setdefault(m.intacct_term, []).append(m.qbo_term)
-        return cls(
-            qbo_name_by_id=by_id,
-            qbo_id_by_name={name: tid for tid, name in by_id.items()},
-            intacct_by_qbo_name={m.qbo_term: m.intacct_term for m in mappings.terms},
-            qbo_names_by_intacct={k: tuple(v) for k, v in reverse.items()},
-        )
 
 
 def derive_customer_id(qbo_id: str, pattern: str = DEFAULT_CUSTOMER_ID_PATTERN) -> str:
     """The Intacct CUSTOMERID for a customer created from QuickBooks ``qbo_id`` (deterministic)."""
-    if "{qbo_id" not in pattern:
-        raise CustomerMappingError(f"customer id pattern {pattern!r} must contain {{qbo_id}}")
-    customer_id = pattern.format(qbo_id=qbo_id)
-    if not customer_id or len(customer_id) > INTACCT_CUSTOMER_ID_MAX or "," in customer_id:
-        raise CustomerMappingError(
-            f"customer {qbo_id}: CUSTOMERID {customer_id!r} from pattern {pattern!r} is empty, has a comma "
-            f"or is longer than {INTACCT_CUSTOMER_ID_MAX} characters"
-        )
-    return customer_id
+    return f.derive_id(qbo_id, pattern, noun="customer", id_name="CUSTOMERID", max_length=INTACCT_CUSTOMER_ID_MAX,
+                       error=CustomerMappingError)  # fmt: skip
 
 
-def qbo_display_name(name: str, customer_id: str, names_in_use: Iterable[str]) -> str:
+def qbo_display_name(name: str, customer_id: str, names_in_use: TakenNames | Iterable[str]) -> str:
     """A DisplayName QuickBooks accepts: no ``:``, unique across customers, vendors and employees."""
-    base = re.sub(r"\s+", " ", str(name).replace(":", "-")).strip() or customer_id
-    taken = {n.strip().casefold() for n in names_in_use}
-    candidate = base[:QBO_DISPLAY_NAME_MAX]
-    if candidate.casefold() in taken:
-        suffix = f" ({customer_id})"
-        candidate = base[: QBO_DISPLAY_NAME_MAX - len(suffix)] + suffix
-    return candidate
-
-
-def _text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    text = str(value).strip()
-    return text or None
+    return _qbo_display_name(name, customer_id, names_in_use)
 
 
 def _money(value: object, *, record: str, field_name: str) -> Decimal | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
-        return None
-    if isinstance(value, float):
-        raise CustomerMappingError(f"customer {record} field {field_name}: float {value!r}; amounts must be exact")
-    try:
-        return Decimal(str(value))
-    except ArithmeticError as exc:
-        raise CustomerMappingError(f"customer {record} field {field_name}: {value!r} is not an amount") from exc
-
-
-def _flag(value: object, default: bool) -> bool:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("true", "1", "yes", "t")
-
-
-def _ref(value: object, key: str) -> str | None:
-    return _text(value.get(key)) if isinstance(value, Mapping) else None
+    return f.money(value, noun="customer", record=record, field_name=field_name, error=CustomerMappingError)
 
 
 # -------------------------------------------------------------------------------- QuickBooks
@@ -206,37 +137,27 @@ def qbo_customer_row(
 ) -> dict[str, Any]:
     """One QuickBooks customer in the shared vocabulary, plus the keys the load step needs."""
     qbo_id = str(customer["Id"])
-    address = customer.get("BillAddr") if isinstance(customer.get("BillAddr"), Mapping) else {}
-    hold: list[str] = []
-    term_name = None
-    term_id = _ref(customer.get("SalesTermRef"), "value")
-    if term_id:
-        qbo_term = terms.qbo_name_by_id.get(term_id) or _ref(customer.get("SalesTermRef"), "name")
-        term_name = terms.intacct_by_qbo_name.get(qbo_term or "")
-        if term_name is None:
-            hold.append(f"unmapped_term:{qbo_term or term_id}")
-    row: dict[str, Any] = {
+    term_name, hold = terms.intacct_term(customer.get("SalesTermRef"))
+    return {
         "source_id": qbo_id,
-        "sync_token": _text(customer.get("SyncToken")),
-        "intacct_ref": _text(customer.get("AcctNum")),
+        "sync_token": f.text(customer.get("SyncToken")),
+        "intacct_ref": f.text(customer.get("AcctNum")),
         "derived_customer_id": derive_customer_id(qbo_id, customer_id_pattern),
         "is_job": bool(customer.get("Job")) or bool(customer.get("ParentRef")),
-        "name": _text(customer.get("DisplayName")),
-        "company_name": _text(customer.get("CompanyName")),
-        "email": _ref(customer.get("PrimaryEmailAddr"), "Address"),
-        "phone": _ref(customer.get("PrimaryPhone"), "FreeFormNumber"),
+        "name": f.text(customer.get("DisplayName")),
+        "company_name": f.text(customer.get("CompanyName")),
+        "email": f.ref(customer.get("PrimaryEmailAddr"), "Address"),
+        "phone": f.ref(customer.get("PrimaryPhone"), "FreeFormNumber"),
         "term": term_name,
         "credit_limit": _money(customer.get("CreditLimit"), record=qbo_id, field_name="CreditLimit"),
-        "taxable": _flag(customer.get("Taxable"), False),
-        "tax_id": _text(customer.get("PrimaryTaxIdentifier")),
-        "resale_number": _text(customer.get("ResaleNum")),
-        "currency": _ref(customer.get("CurrencyRef"), "value"),
-        "active": _flag(customer.get("Active"), True),
-        "hold_reason": ";".join(hold) or None,
+        "taxable": f.flag(customer.get("Taxable"), False),
+        "tax_id": f.text(customer.get("PrimaryTaxIdentifier")),
+        "resale_number": f.text(customer.get("ResaleNum")),
+        "currency": f.ref(customer.get("CurrencyRef"), "value"),
+        "active": f.flag(customer.get("Active"), True),
+        "hold_reason": hold,
+        **f.qbo_address(customer),
     }
-    for shared, (qbo_key, _) in _ADDRESS.items():
-        row[shared] = _text(address.get(qbo_key)) if isinstance(address, Mapping) else None
-    return row
 
 
 def qbo_frame(
@@ -246,10 +167,9 @@ def qbo_frame(
     customer_id_pattern: str = DEFAULT_CUSTOMER_ID_PATTERN,
 ) -> pd.DataFrame:
     """QuickBooks customers (not jobs) in the shared vocabulary, one row each."""
-    rows = [qbo_customer_row(c, terms, customer_id_pattern=customer_id_pattern) for c in customers]
-    frame = pd.DataFrame(rows, columns=[*SOURCE_COLUMNS, *SHARED_FIELDS])
-    frame = frame[~frame["is_job"].astype(bool)] if not frame.empty else frame
-    return _object_money(frame.reset_index(drop=True))
+    from qbo_intacct.flows.engine import source_frame
+
+    return source_frame(SPEC, customers, terms, customer_id_pattern).frame
 
 
 # -------------------------------------------------------------------------------- Intacct
@@ -258,54 +178,32 @@ def qbo_frame(
 def intacct_customer_row(customer: Mapping[str, Any]) -> dict[str, Any]:
     """One Intacct customer (flat query record, dotted DISPLAYCONTACT fields) in the shared vocabulary."""
     customer_id = str(customer["CUSTOMERID"])
-
-    def contact(name: str) -> Any:
-        if f"DISPLAYCONTACT.{name}" in customer:
-            return customer.get(f"DISPLAYCONTACT.{name}")
-        block = customer.get("DISPLAYCONTACT")
-        node: Any = block
-        for part in name.split("."):
-            node = node.get(part) if isinstance(node, Mapping) else None
-        return node
-
-    row: dict[str, Any] = {
+    return {
         "target_id": customer_id,
-        "record_no": _text(customer.get("RECORDNO")),
-        "entity": _text(customer.get("MEGAENTITYID")) or "",
+        "record_no": f.text(customer.get("RECORDNO")),
+        "entity": f.text(customer.get("MEGAENTITYID")) or "",
         "source_ref": None,
         "target_key": customer_id,
-        "name": _text(customer.get("NAME")),
-        "company_name": _text(contact("COMPANYNAME")),
-        "email": _text(contact("EMAIL1")),
-        "phone": _text(contact("PHONE1")),
-        "term": _text(customer.get("TERMNAME")),
+        "name": f.text(customer.get("NAME")),
+        "company_name": f.text(f.intacct_contact(customer, "COMPANYNAME")),
+        "email": f.text(f.intacct_contact(customer, "EMAIL1")),
+        "phone": f.text(f.intacct_contact(customer, "PHONE1")),
+        "term": f.text(customer.get("TERMNAME")),
         "credit_limit": _money(customer.get("CREDITLIMIT"), record=customer_id, field_name="CREDITLIMIT"),
-        "taxable": _flag(customer.get("TAXABLE"), False),
-        "tax_id": _text(customer.get("TAXID")),
-        "resale_number": _text(customer.get("RESALENO")),
-        "currency": _text(customer.get("CURRENCY")),
-        "active": (_text(customer.get("STATUS")) or "active").lower() == "active",
+        "taxable": f.flag(customer.get("TAXABLE"), False),
+        "tax_id": f.text(customer.get("TAXID")),
+        "resale_number": f.text(customer.get("RESALENO")),
+        "currency": f.text(customer.get("CURRENCY")),
+        "active": (f.text(customer.get("STATUS")) or "active").lower() == "active",
         "hold_reason": None,
+        **f.intacct_address(customer),
     }
-    for shared, (_, ia_key) in _ADDRESS.items():
-        row[shared] = _text(contact(f"MAILADDRESS.{ia_key}"))
-    return row
 
 
 def intacct_frame(customers: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    rows = [intacct_customer_row(c) for c in customers]
-    return _object_money(pd.DataFrame(rows, columns=[*TARGET_COLUMNS, *SHARED_FIELDS]))
+    from qbo_intacct.flows.engine import target_frame
 
-
-def _object_money(frame: pd.DataFrame) -> pd.DataFrame:
-    """Keep ``credit_limit`` as Decimal objects (never let pandas turn an all-empty column into floats)."""
-    frame["credit_limit"] = pd.Series(
-        [v if isinstance(v, Decimal) else None for v in frame["credit_limit"]], index=frame.index, dtype=object
-    )
-    for column in ("taxable", "active", "is_job"):
-        if column in frame.columns:
-            frame[column] = frame[column].astype(object)
-    return frame
+    return target_frame(SPEC, customers).frame
 
 
 # -------------------------------------------------------------------------------- write bodies
@@ -314,26 +212,11 @@ def _object_money(frame: pd.DataFrame) -> pd.DataFrame:
 def intacct_body(
     values: Mapping[str, Any], *, customer_id: str, groups: Iterable[str], record_no: str | None = None
 ) -> dict[str, Any]:
-    """An Intacct CUSTOMER create (all groups) or partial update (the groups that changed).
-
-    Contact and address live in one DISPLAYCONTACT block, so a contact or address update sends the
-    whole block (email, phone, company name and address) to keep the others as they are.
-    """
+    """An Intacct CUSTOMER create (all groups) or partial update (the groups that changed)."""
     groups = set(groups)
-    body: dict[str, Any] = {"CUSTOMERID": customer_id}
+    body = f.intacct_party_body(values, id_field="CUSTOMERID", record_id=customer_id, groups=groups)
     if record_no:
         body["RECORDNO"] = record_no
-    contact: dict[str, Any] = {}
-    if "identity" in groups:
-        body["NAME"] = values.get("name") or customer_id
-        contact["PRINTAS"] = values.get("name") or customer_id
-    if groups & {"identity", "contact", "address"}:
-        contact["COMPANYNAME"] = values.get("company_name") or ""
-        contact["EMAIL1"] = values.get("email") or ""
-        contact["PHONE1"] = values.get("phone") or ""
-        contact["MAILADDRESS"] = {ia: values.get(shared) or "" for shared, (_, ia) in _ADDRESS.items()}
-    if contact:
-        body["DISPLAYCONTACT"] = contact
     if "terms" in groups:
         body["TERMNAME"] = values.get("term") or ""
         if values.get("credit_limit") is not None:
@@ -342,10 +225,6 @@ def intacct_body(
         body["TAXABLE"] = "true" if values.get("taxable") else "false"
         body["TAXID"] = values.get("tax_id") or ""
         body["RESALENO"] = values.get("resale_number") or ""
-    if "currency" in groups and values.get("currency"):
-        body["CURRENCY"] = values["currency"]
-    if "status" in groups:
-        body["STATUS"] = "active" if values.get("active", True) else "inactive"
     return body
 
 
@@ -362,28 +241,15 @@ def qbo_body(
 ) -> dict[str, Any]:
     """A QuickBooks Customer create (all groups) or sparse update (the groups that changed)."""
     groups = set(groups)
-    body: dict[str, Any] = {}
-    if qbo_id is not None:
-        body["Id"] = qbo_id
-        body["SyncToken"] = sync_token or "0"
+    body = f.qbo_party_body(values, groups=groups, display_name=display_name, qbo_id=qbo_id, sync_token=sync_token)
     if intacct_customer_id:
         body["AcctNum"] = intacct_customer_id
-    if "identity" in groups:
-        body["DisplayName"] = display_name or values.get("name")
-        body["CompanyName"] = values.get("company_name") or ""
-    if "contact" in groups:
-        body["PrimaryEmailAddr"] = {"Address": values.get("email") or ""}
-        body["PrimaryPhone"] = {"FreeFormNumber": values.get("phone") or ""}
-    if "address" in groups:
-        body["BillAddr"] = {qbo: values.get(shared) or "" for shared, (qbo, _) in _ADDRESS.items()}
     if "terms" in groups:
         intacct_term = values.get("term")
         if intacct_term:
-            names = terms.qbo_names_by_intacct.get(str(intacct_term), ())
-            if len(names) != 1 or names[0] not in terms.qbo_id_by_name:
-                reason = "no QuickBooks term maps to it" if not names else f"QuickBooks terms {list(names)} map to it"
-                raise CustomerMappingError(f"customer {record} field term: Intacct term {intacct_term!r}: {reason}")
-            body["SalesTermRef"] = {"value": terms.qbo_id_by_name[names[0]], "name": names[0]}
+            body["SalesTermRef"] = terms.qbo_ref(
+                intacct_term, noun="customer", record=record, error=CustomerMappingError
+            )
         credit = values.get("credit_limit")
         if credit is not None:  # no limit on the Intacct side: leave QuickBooks' field unset, never 0
             body["CreditLimit"] = credit
@@ -391,8 +257,71 @@ def qbo_body(
         body["Taxable"] = bool(values.get("taxable"))
         body["PrimaryTaxIdentifier"] = values.get("tax_id") or ""
         body["ResaleNum"] = values.get("resale_number") or ""
-    if "currency" in groups and values.get("currency"):
-        body["CurrencyRef"] = {"value": values["currency"]}
-    if "status" in groups:
-        body["Active"] = bool(values.get("active", True))
     return body
+
+
+# -------------------------------------------------------------------------------- the declaration
+
+
+def _qbo_row(record: Mapping[str, Any], terms: TermLookup, pattern: str) -> dict[str, Any] | None:
+    row = qbo_customer_row(record, terms, customer_id_pattern=pattern)
+    return None if row["is_job"] else row
+
+
+def _intacct_body(values: Mapping[str, Any], *, record_id: str, groups: Iterable[str], context: Any) -> dict[str, Any]:
+    return intacct_body(values, customer_id=record_id, groups=groups)
+
+
+def _qbo_body(
+    values: Mapping[str, Any],
+    *,
+    groups: Iterable[str],
+    context: TermLookup,
+    record: str,
+    intacct_id: str | None = None,
+    **keys: Any,
+) -> dict[str, Any]:
+    return qbo_body(values, groups=groups, terms=context, record=record, intacct_customer_id=intacct_id, **keys)
+
+
+def _build_context(lookups: Mapping[str, list[dict[str, Any]]], mappings: MappingWorkbook) -> TermLookup:
+    return TermLookup.build(lookups.get("Term", []), mappings)
+
+
+def same_value(field_name: str, qbo_value: Any, intacct_value: Any, intacct_id: str) -> bool:
+    """A QuickBooks DisplayName the naming rules made from the Intacct NAME (``:`` -> ``-``, a
+    `` (CUSTOMERID)`` suffix) is the same name, not an edit to copy back."""
+    return (
+        field_name == "name"
+        and isinstance(qbo_value, str)
+        and qbo_value in display_name_variants(intacct_value if isinstance(intacct_value, str) else None, intacct_id)
+    )
+
+
+SPEC = FlowSpec(
+    name=FLOW,
+    noun="customer",
+    qbo_entity=QBO_ENTITY,
+    intacct_object=INTACCT_OBJECT,
+    intacct_id_field="CUSTOMERID",
+    intacct_fields=tuple(INTACCT_FIELDS),
+    field_groups=FIELD_GROUPS,
+    key_ids=STRONG_IDS[:2],
+    data_ids=STRONG_IDS[2:],
+    duplicate_ids=DUPLICATE_IDS,
+    id_pattern_variable=CUSTOMER_ID_PATTERN_VARIABLE,
+    default_id_pattern=DEFAULT_CUSTOMER_ID_PATTERN,
+    derive_target_id=lambda qbo_id, pattern: derive_customer_id(qbo_id, pattern),
+    build_context=_build_context,
+    qbo_row=_qbo_row,
+    intacct_row=intacct_customer_row,
+    intacct_body=_intacct_body,
+    qbo_body=_qbo_body,
+    source_columns=tuple(c for c in SOURCE_COLUMNS if c != "is_job"),
+    target_columns=tuple(TARGET_COLUMNS),
+    qbo_lookups=("Term",),
+    qbo_name_entities=("Vendor", "Employee"),
+    money_fields=("credit_limit",),
+    flag_fields=("taxable", "active"),
+    same_value=same_value,
+)

@@ -21,14 +21,17 @@ AG, SA, SAS, BV, NV, Pty, PC) dropped at the end, so "Acme, Inc." and "ACME Inco
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported inside the functions that build frames: flow declarations
+    import pandas as pd  # import this module when a DAG file is parsed, and must stay light
 
 LEGAL_SUFFIXES: frozenset[str] = frozenset(
     {
@@ -39,9 +42,15 @@ LEGAL_SUFFIXES: frozenset[str] = frozenset(
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
+def _missing(value: object) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
 def normalize_name(name: object) -> str:
     """The comparable form of a company or person name ("" when there is none)."""
-    if name is None or (isinstance(name, float) and pd.isna(name)):
+    if _missing(name):
         return ""
     text = unicodedata.normalize("NFKD", str(name))
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
@@ -55,20 +64,20 @@ def normalize_name(name: object) -> str:
 
 
 def normalize_email(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if _missing(value):
         return ""
     return str(value).strip().casefold()
 
 
 def normalize_tax_id(value: object) -> str:
     """Digits and letters only, upper case: ``12-3456789`` and ``123456789`` are the same EIN."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if _missing(value):
         return ""
     return re.sub(r"[^0-9A-Za-z]", "", str(value)).upper()
 
 
 def normalize_reference(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if _missing(value):
         return ""
     return str(value).strip()
 
@@ -107,6 +116,8 @@ def match_records(
 
     ``links`` has ``source_id`` and ``target_id`` columns (the ledger's links for this flow).
     """
+    import pandas as pd
+
     linked_target_of: dict[str, str] = {}
     linked_source_of: dict[str, str] = {}
     if links is not None and not links.empty:

@@ -10,10 +10,14 @@ Rules a finance reader should know:
   side only since the last sync flows to the other side (if the flow's direction allows it). The
   hashes stored in the ledger are what the sync itself wrote, so our own write never comes back as
   an edit (no echo).
-- **Edited on both sides** (or no "last synced" hashes, e.g. after a ledger rebuild) and the
-  values differ: the group's system of record wins when the conflict rule is "Follow system of
-  record"; otherwise, or with "Review" as system of record, the group is held as a conflict
-  (nothing is written for it) and a review item is opened.
+- **Edited on both sides** (or a first match with no "last synced" hashes) and the values differ:
+  the group's system of record wins when the conflict rule is "Follow system of record";
+  otherwise, or with "Review" as system of record, the group is held as a conflict (nothing is
+  written for it) and a review item is opened.
+- **A rebuilt link** (found again by a key the sync itself wrote, e.g. after the ledger was lost)
+  cannot tell which side changed: values that differ are held as a conflict, never overwritten.
+- **Same value, other rules**: a flow may declare values each system's rules write differently
+  (``same_value``: a QuickBooks DisplayName cleaned of ``:``); those are equal, never an edit.
 - **Unlinked source records** follow the match: one strong match -> link and update; candidates
   (several, or a name-only match) -> review item, nothing created; no match -> create.
 - **Unlinked target records** (two-way flows) that no source matched or lists as a candidate are
@@ -23,7 +27,7 @@ Rules a finance reader should know:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -162,6 +166,16 @@ def _fingerprint(*parts: Mapping[str, str] | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: (field, source value, target value, target id) -> the two mean the same (see the module docstring).
+SameValue = Callable[[str, Any, Any, str], bool]
+
+
+def _equal(field_name: str, source_value: Any, target_value: Any, target_id: str, same: SameValue | None) -> bool:
+    if values_equal(source_value, target_value):
+        return True
+    return same is not None and same(field_name, source_value, target_value, target_id)
+
+
 def _diffs(
     group: str, fields: Sequence[str], write_side: Mapping[str, Any], winner: Mapping[str, Any]
 ) -> list[FieldDiff]:
@@ -182,6 +196,8 @@ def _plan_pair(
     policy: SyncPolicy,
     *,
     first_link: bool,
+    rebuilt: bool = False,
+    same: SameValue | None = None,
 ) -> list[PlannedAction]:
     s_now = group_hashes(source_row, policy.field_groups)
     t_now = group_hashes(target_row, policy.field_groups)
@@ -194,7 +210,7 @@ def _plan_pair(
     baseline = last_source is not None and last_target is not None and not first_link
 
     for group, fields in policy.field_groups.items():
-        if all(values_equal(source_row.get(f), target_row.get(f)) for f in fields):
+        if all(_equal(f, source_row.get(f), target_row.get(f), target_id, same) for f in fields):
             continue
         s_changed = not baseline or s_now[group] != (last_source or {}).get(group)
         t_changed = not baseline or t_now[group] != (last_target or {}).get(group)
@@ -210,6 +226,8 @@ def _plan_pair(
             if first_link and owner is None and policy.conflict_rule is ConflictRule.SYSTEM_OF_RECORD:
                 owner = Side.SOURCE if policy.direction.allows(Side.TARGET) else Side.TARGET
             winner = owner if policy.conflict_rule is ConflictRule.SYSTEM_OF_RECORD else None
+            if rebuilt:
+                winner = None  # a rebuilt link cannot tell which side changed: finance decides
         write_to = None if winner is None else (Side.TARGET if winner is Side.SOURCE else Side.SOURCE)
         if winner is None or write_to is None:
             conflict_groups.append(group)
@@ -288,8 +306,13 @@ def plan_sync(
     *,
     source_id_column: str = "source_id",
     target_id_column: str = "target_id",
+    same_value: SameValue | None = None,
+    rebuilt_by: Collection[str] = (),
 ) -> Plan:
     """The plan for one flow run; see the module docstring for the rules.
+
+    ``rebuilt_by``: identifiers (``matched_by`` names) that only the sync's own earlier write can
+    explain, so a pair matched by one of them is a rebuilt link, not a first match.
 
     ``matches`` is :func:`qbo_intacct.flows.matching.match_records` output (after finance's
     decisions); source rows missing from it were ignored by a decision and are skipped.
@@ -323,6 +346,7 @@ def plan_sync(
                 )
                 continue
             last_source, last_target = last.get(sid, (None, None))
+            by = set(str(m.get("matched_by") or "").split("+"))
             actions += _plan_pair(
                 sid,
                 tid,
@@ -332,6 +356,8 @@ def plan_sync(
                 last_target,
                 policy,
                 first_link=outcome is MatchOutcome.MATCH,
+                rebuilt=outcome is MatchOutcome.MATCH and bool(by & set(rebuilt_by)),
+                same=same_value,
             )
         elif outcome is MatchOutcome.CANDIDATES:
             actions.append(

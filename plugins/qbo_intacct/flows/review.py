@@ -188,6 +188,7 @@ MATCHING_REASONS = frozenset(
         "duplicate_in_target",
         "duplicate_source",
         "matches_quickbooks_customer",
+        "matches_quickbooks_vendor",
         "name_only",
         "several_strong",
         "candidates",
@@ -294,7 +295,7 @@ def explain(
             f"Several {this} {noun}s point to the same {other} {noun} ({named}).",
             f"Link the right one; choose Create new for the others, or correct the reference stored in {this}.",
         )
-    if kind == "matches_quickbooks_customer":
+    if kind in ("matches_quickbooks_customer", "matches_quickbooks_vendor"):
         return (
             f"It has the same tax ID or email as {named}, which is not linked yet: creating it in {other} "
             "would make a duplicate.",

@@ -73,6 +73,8 @@ def choices_for(item: ReviewRecord) -> dict[str, tuple[str, str | None]]:
                 if card.get("system") == other:
                     choices[f"Link to {card_label(card, noun)}"] = ("link", str(card["id"]))
         choices[f"Create new in {SYSTEM_NAMES[other]}"] = ("create", None)
+    if item.reason_code == "bank_details_changed" and item.candidates:  # the vendors flow (issue 10)
+        choices["Approve the new bank details (confirmed with the vendor)"] = ("link", str(item.candidates[0]))
     choices[f"Ignore: do not sync this {noun}"] = ("ignore", None)
     choices[DECIDE_LATER] = ("later", None)
     return choices

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 #: skew between the systems. Rereading a record costs a read; the ledger hashes make it write nothing.
 DEFAULT_OVERLAP = dt.timedelta(hours=2)
 RECORD_COLUMNS = ["record_id", "record"]
-WRITE_COLUMNS = ["write_key", "operation", "object", "record_key", "entity", "body", "idempotency_key"]
+WRITE_COLUMNS = ["write_key", "operation", "object", "record_key", "entity", "body", "idempotency_key", "reveal"]
 RESULT_COLUMNS = ["write_key", "operation", "record_key", "status", "new_id", "record", "error_code", "error"]
 _REQUEST_NAMESPACE = uuid.UUID("5b0f7c1e-2d7a-4c57-9a55-6a1c9b3f0d11")
 
@@ -161,6 +161,7 @@ def content_key(body: Mapping[str, Any]) -> str:
 def writes_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(list(rows), columns=WRITE_COLUMNS)
     frame["body"] = frame["body"].astype(object)
+    frame["reveal"] = pd.Series([r if isinstance(r, list) and r else None for r in frame["reveal"]], dtype=object)
     return frame
 
 

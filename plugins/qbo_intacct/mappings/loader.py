@@ -175,6 +175,17 @@ class RecordLink:
     row: int = 0
 
 
+@dataclass(frozen=True)
+class Form1099Mapping:
+    """The Intacct 1099 form and box of a QuickBooks 1099 vendor (QuickBooks keeps only yes/no)."""
+
+    qbo_1099: str
+    intacct_form: str
+    intacct_box: str
+    notes: str = ""
+    row: int = 0
+
+
 ROW_TYPES: dict[str, type] = {
     "AccountMap": AccountMapping,
     "EntityRouting": EntityRoute,
@@ -186,6 +197,7 @@ ROW_TYPES: dict[str, type] = {
     "FlowSettings": FlowSetting,
     "FieldGroups": FieldGroupSetting,
     "RecordLinks": RecordLink,
+    "Form1099Map": Form1099Mapping,
 }
 _CONVERTERS: dict[str, Any] = {
     "enabled": lambda v: v == "Yes",
@@ -400,6 +412,7 @@ class MappingWorkbook:
     flow_settings: tuple[FlowSetting, ...] = ()
     field_groups: tuple[FieldGroupSetting, ...] = ()
     record_links: tuple[RecordLink, ...] = ()
+    forms_1099: tuple[Form1099Mapping, ...] = ()
     warnings: tuple[MappingProblem, ...] = field(default=(), compare=False)
     # Table -> source values listed without a target yet (appended by the refresh, not filled in).
     unmapped: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
@@ -490,6 +503,13 @@ class MappingWorkbook:
         """Field group -> "QuickBooks" / "Intacct" / "Review" for one flow."""
         return {g.field_group: g.system_of_record for g in self.field_groups if g.flow == flow}
 
+    def form_1099(self) -> tuple[str, str] | None:
+        """(Intacct form, box) of a QuickBooks 1099 vendor, or ``None`` when the 1099 Forms sheet has no 'Yes' row."""
+        for row in self.forms_1099:
+            if row.qbo_1099 == "Yes":
+                return row.intacct_form, row.intacct_box
+        return None
+
     def links_for(self, flow: str) -> list[RecordLink]:
         return [r for r in self.record_links if r.flow == flow]
 
@@ -506,6 +526,7 @@ class MappingWorkbook:
             "FlowSettings": "flow_settings",
             "FieldGroups": "field_groups",
             "RecordLinks": "record_links",
+            "Form1099Map": "forms_1099",
         }[table]
         cls = ROW_TYPES[table]
         rows = [{f.name: getattr(r, f.name) for f in fields(cls)} for r in getattr(self, attr)]
@@ -577,6 +598,7 @@ def inspect_workbook(
             flow_settings=typed["FlowSettings"],
             field_groups=typed["FieldGroups"],
             record_links=typed["RecordLinks"],
+            forms_1099=typed.get("Form1099Map", ()),
             warnings=warnings,
             unmapped={k: v for k, v in unmapped.items() if v},
             unmapped_rows={

@@ -89,7 +89,10 @@ FLOWS: tuple[str, ...] = (
     "credit_memos",
     "journal_entries",
 )
-FIELD_GROUPS: tuple[str, ...] = ("identity", "contact", "address", "terms", "tax", "currency", "status", "amounts")
+FIELD_GROUPS: tuple[str, ...] = (
+    "identity", "contact", "address", "terms", "tax", "currency", "status", "amounts",
+    "banking",  # vendors: bank details; without a row they are held for review on every change
+)  # fmt: skip
 
 # Fixed choices: written by the template, never by a refresh.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -102,6 +105,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "Decisions": ("Link", "Create new", "Ignore"),
     "Flows": FLOWS,
     "FieldGroups": FIELD_GROUPS,
+    "Forms1099": ("DIV", "INT", "MISC", "NEC"),
 }
 CHOICE_LISTS: tuple[ListSpec, ...] = tuple(ListSpec(n, ListSide.CHOICES, n) for n in CHOICES)
 
@@ -349,6 +353,28 @@ TABLES: tuple[TableSpec, ...] = (
         instructions=(
             "Resolve a review item: link a record to an existing one in the other system, create a new one, or "
             "ignore it. The next run applies the decision; it is recorded in the sync ledger."
+        ),
+    ),
+)
+
+# Added for the vendors flow (issue 10); appended so the other tables keep their places.
+TABLES = (
+    *TABLES,
+    TableSpec(
+        table="Form1099Map",
+        sheet="1099 Forms",
+        title="QuickBooks 1099 vendor -> Intacct 1099 form and box",
+        columns=(
+            ColumnSpec("QuickBooks 1099", "qbo_1099", required=True, list_name="YesNo", width=16),
+            ColumnSpec("Intacct Form", "intacct_form", required=True, list_name="Forms1099", width=14),
+            ColumnSpec("Intacct Box", "intacct_box", required=True, width=12),
+            NOTES,
+        ),
+        key=("QuickBooks 1099",),
+        instructions=(
+            "QuickBooks keeps only whether a vendor is a 1099 vendor; Intacct keeps the form and box. The 'Yes' "
+            "row gives the form and box a QuickBooks 1099 vendor gets in Intacct (e.g. NEC, box 1). An Intacct "
+            "vendor with any form is a 1099 vendor in QuickBooks. Without a 'Yes' row, new 1099 vendors are held."
         ),
     ),
 )

@@ -450,7 +450,7 @@ def default_flow_settings() -> tuple[list[dict[str, str]], list[dict[str, str]]]
         {"Flow": flow, "Field Group": group, "System of Record": owner.get(group, "QuickBooks")}
         for flow in sorted(master)
         for group in FIELD_GROUPS
-        if group != "amounts"
+        if group not in ("amounts", "banking")  # banking: no row, so every bank-detail change is reviewed
     ]
     return settings, groups
 

@@ -11,9 +11,16 @@ Modes:
 
 - ``window`` given: the records changed in ``[start, end)`` (``start`` None reads everything);
 - ``ids`` given (e.g. an upstream task's list, or ``"all"``): those records (or every record);
-- neither: every record (small lists such as terms).
+- ``names`` given (a list of DisplayNames, or ``"all"``): the records with those names, compared
+  without case as QuickBooks does (the names a run may give, checked for uniqueness);
+- none: every record (small lists such as terms).
 
-XCom carries ``{"path", "rows"}`` only. Staged files hold business records, never credentials.
+XCom carries ``{"path", "rows"}`` only. Staged files hold business records, never credentials, and
+never a full bank account number (masked to a token, :mod:`qbo_intacct.flows.sensitive`).
+
+An authentication refusal fails the task without Airflow's retries, naming the connection (see
+:func:`qbo_intacct.operators.load.auth_failure`): a refused sign-in does not get better by retrying,
+and repeated refusals can lock the Intacct user out.
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ if TYPE_CHECKING:
 ID_CHUNK = 100
 
 
+def _literal(value: str) -> str:
+    """A QuickBooks query string literal: single quotes, apostrophes and backslashes escaped."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _ids(value: Any) -> list[str] | str | None:
     if value is None:
         return None
@@ -40,7 +52,7 @@ def _ids(value: Any) -> list[str] | str | None:
 class QuickBooksExtractOperator(BaseOperator):
     """Stage QuickBooks objects of one entity (changed in a window, by id, or all)."""
 
-    template_fields: Sequence[str] = ("window", "ids", "quickbooks_conn_id")
+    template_fields: Sequence[str] = ("window", "ids", "names", "quickbooks_conn_id")
     ui_color = "#d6f5d6"
 
     def __init__(
@@ -50,6 +62,7 @@ class QuickBooksExtractOperator(BaseOperator):
         entity: str,
         window: Any = None,
         ids: Any = None,
+        names: Any = None,
         name: str | None = None,
         quickbooks_conn_id: str = "quickbooks_default",
         **kwargs: Any,
@@ -59,12 +72,19 @@ class QuickBooksExtractOperator(BaseOperator):
         self.entity = entity
         self.window = window
         self.ids = ids
+        self.names = names
         self.name = name or f"qbo_{entity.lower()}"
         self.quickbooks_conn_id = quickbooks_conn_id
 
     def _records(self, hook: Any) -> Iterator[dict[str, Any]]:
         from qbo_intacct.flows.runtime import Window
 
+        names = _ids(self.names)
+        if isinstance(names, list):
+            for start in range(0, len(names), ID_CHUNK):
+                quoted = ", ".join(_literal(n) for n in names[start : start + ID_CHUNK])
+                yield from hook.iter_query(self.entity, f"DisplayName IN ({quoted})")
+            return
         ids = _ids(self.ids)
         if isinstance(ids, list):
             for start in range(0, len(ids), ID_CHUNK):
@@ -79,17 +99,28 @@ class QuickBooksExtractOperator(BaseOperator):
         yield from hook.iter_query(self.entity, order_by="Id")
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from qbo_intacct.flows.runtime import stage_records
-        from qbo_intacct.hooks.quickbooks import QuickBooksHook
+        from qbo_intacct.hooks.quickbooks import QuickBooksAuthError, QuickBooksHook
+        from qbo_intacct.operators.load import auth_failure
 
-        if self.ids is not None and not self.ids:
+        if (self.ids is not None and not self.ids) or (self.names is not None and not self.names):
             return {"path": None, "rows": 0}
-        hook = QuickBooksHook(quickbooks_conn_id=self.quickbooks_conn_id)
-        full = self.ids == "all" or (self.ids is None and not (self.window and self.window.get("start")))
+        try:
+            return self._read(context, QuickBooksHook(quickbooks_conn_id=self.quickbooks_conn_id))
+        except QuickBooksAuthError as exc:
+            raise auth_failure("QuickBooks", self.quickbooks_conn_id, exc) from None
+
+    def _read(self, context: Context, hook: Any) -> dict[str, Any]:
+        from qbo_intacct.flows.runtime import stage_records
+
+        full = self.ids == "all" or self.names == "all"
+        full = full or (self.ids is None and self.names is None and not (self.window and self.window.get("start")))
         total = hook.count(self.entity) if full else 0  # one cheap query, so a long read shows its percent
+        from qbo_intacct.flows.sensitive import MASKED_PATHS, mask_record
+
+        masked = MASKED_PATHS.get(self.entity, ())
         records = []
         for record in self._records(hook):
-            records.append(record)
+            records.append(mask_record(record, masked) if masked else record)
             if len(records) % 500 == 0:
                 shown = f" of {total} ({len(records) * 100 // total}%)" if total else " so far"
                 self.log.info("read %d QuickBooks %s records%s", len(records), self.entity, shown)
@@ -153,15 +184,24 @@ class IntacctExtractOperator(BaseOperator):
         yield from hook.iter_query(self.object_name, self.fields, entity_id="", show_private=True)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from qbo_intacct.flows.runtime import stage_records
-        from qbo_intacct.hooks.intacct import IntacctHook
+        from qbo_intacct.hooks.intacct import IntacctAuthError, IntacctHook
+        from qbo_intacct.operators.load import auth_failure
 
         if self.ids is not None and not self.ids:
             return {"path": None, "rows": 0}
-        hook = IntacctHook(intacct_conn_id=self.intacct_conn_id)
+        try:
+            return self._read(context, IntacctHook(intacct_conn_id=self.intacct_conn_id))
+        except IntacctAuthError as exc:
+            raise auth_failure("Intacct", self.intacct_conn_id, exc) from None
+
+    def _read(self, context: Context, hook: Any) -> dict[str, Any]:
+        from qbo_intacct.flows.runtime import stage_records
+        from qbo_intacct.flows.sensitive import MASKED_PATHS, mask_record
+
+        masked = MASKED_PATHS.get(self.object_name, ())
         records = []
         for record in self._records(hook):
-            records.append(record)
+            records.append(mask_record(record, masked) if masked else record)
             if len(records) % 2000 == 0:
                 self.log.info("read %d Intacct %s records so far", len(records), self.object_name)
         staged = stage_records(

@@ -252,6 +252,7 @@ def test_every_planted_case_tells_the_sync_how_to_handle_it(demo_manifest: dict[
         "unbalanced_journal",
         "unused_currency_document",
         "closed_period_invoice",
+        "name_only_renamed_candidate",
     }
     assert all(row["expected_handling"] for row in demo_manifest["planted"])
 

@@ -11,13 +11,19 @@ import pandas as pd
 import pytest
 
 from qbo_intacct.flows import customers as cust
-from qbo_intacct.flows.customers_sync import match
+from qbo_intacct.flows.engine import match as engine_match
 from qbo_intacct.flows.hashing import group_hashes
 from qbo_intacct.flows.matching import MatchOutcome
 from qbo_intacct.flows.runtime import compute_window, content_key, request_id
 from qbo_intacct.mappings.loader import load_mappings
 
 DEMO_WORKBOOK = Path(__file__).resolve().parents[3] / "include" / "mappings" / "qbo_intacct_mappings.xlsx"
+
+
+def match(*args: Any) -> pd.DataFrame:
+    return engine_match(cust.SPEC, *args)
+
+
 QBO_TERMS = [{"Id": "3", "Name": "Net 30"}, {"Id": "1", "Name": "Due on receipt"}]
 
 
