@@ -48,7 +48,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from qbo_intacct.flows import fields as f
-from qbo_intacct.flows.declaration import FlowMappingError, FlowSpec, TakenNames, display_name_variants
+from qbo_intacct.flows.declaration import FlowMappingError, FlowSpec, TakenNames, same_display_name
 from qbo_intacct.flows.declaration import qbo_display_name as _qbo_display_name
 from qbo_intacct.flows.fields import ADDRESS_FIELDS, INTACCT_ADDRESS_FIELDS, TermLookup
 from qbo_intacct.flows.matching import StrongId, normalize_email, normalize_reference, normalize_tax_id
@@ -288,14 +288,7 @@ def _build_context(lookups: Mapping[str, list[dict[str, Any]]], mappings: Mappin
     return TermLookup.build(lookups.get("Term", []), mappings)
 
 
-def same_value(field_name: str, qbo_value: Any, intacct_value: Any, intacct_id: str) -> bool:
-    """A QuickBooks DisplayName the naming rules made from the Intacct NAME (``:`` -> ``-``, a
-    `` (CUSTOMERID)`` suffix) is the same name, not an edit to copy back."""
-    return (
-        field_name == "name"
-        and isinstance(qbo_value, str)
-        and qbo_value in display_name_variants(intacct_value if isinstance(intacct_value, str) else None, intacct_id)
-    )
+same_value = same_display_name
 
 
 SPEC = FlowSpec(

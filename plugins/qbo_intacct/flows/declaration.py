@@ -86,6 +86,17 @@ def display_name_variants(name: str | None, record_id: str) -> set[str]:
     return {name.strip(), base[:QBO_DISPLAY_NAME_MAX], base[: QBO_DISPLAY_NAME_MAX - len(suffix)] + suffix}
 
 
+def same_display_name(field_name: str, qbo_value: Any, intacct_value: Any, intacct_id: str) -> bool:
+    """A flow's ``same_value`` for named parties: a QuickBooks DisplayName the naming rules made from
+    the Intacct name (``:`` -> ``-``, a `` (ID)`` suffix, cut to length) is the same name, not an edit
+    to copy back."""
+    return (
+        field_name == "name"
+        and isinstance(qbo_value, str)
+        and qbo_value in display_name_variants(intacct_value if isinstance(intacct_value, str) else None, intacct_id)
+    )
+
+
 @dataclass(frozen=True)
 class FlowSpec:
     """One flow, declared. The engine reads nothing else about the flow.

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from qbo_intacct.flows import fields as f
-from qbo_intacct.flows.declaration import FlowMappingError, FlowSpec, display_name_variants
+from qbo_intacct.flows.declaration import FlowMappingError, FlowSpec, same_display_name
 from qbo_intacct.flows.fields import ADDRESS_FIELDS, INTACCT_ADDRESS_FIELDS, TermLookup
 from qbo_intacct.flows.matching import StrongId, normalize_email, normalize_reference, normalize_tax_id
 from qbo_intacct.flows.sensitive import mask
@@ -275,12 +275,7 @@ def _build_context(lookups: Mapping[str, list[dict[str, Any]]], mappings: Mappin
     return VendorContext(TermLookup.build(lookups.get("Term", []), mappings), mappings.form_1099())
 
 
-def same_value(field_name: str, qbo_value: Any, intacct_value: Any, intacct_id: str) -> bool:
-    """The naming rules' DisplayName (``:`` -> ``-``, `` (VENDORID)``) and a print-as name QuickBooks
-    fills in from the DisplayName are the same value, not edits."""
-    if field_name == "name" and isinstance(qbo_value, str):
-        return qbo_value in display_name_variants(intacct_value if isinstance(intacct_value, str) else None, intacct_id)
-    return False
+same_value = same_display_name
 
 
 SPEC = FlowSpec(
