@@ -73,14 +73,20 @@ def intacct_hook(intacct_sandbox: Any) -> IntacctHook:
 
 
 def _modes(task: Any) -> list[tuple[str, Any]]:
-    """The operator in each mode it reads in: by ids, by change window, everything."""
+    """The operator in each mode it reads in: by ids, by change window, everything, and by name."""
     end = datetime.now(UTC) + timedelta(minutes=1)
     window = {"start": (end - timedelta(days=2)).isoformat(), "end": end.isoformat()}
     modes = []
     for name, ids, win in (("ids", ["1", "C-1"], None), ("window", None, window), ("all", None, None)):
         clone = copy.copy(task)
         clone.ids, clone.window = ids, win
+        if hasattr(clone, "names"):
+            clone.names = None
         modes.append((name, clone))
+    if getattr(task, "names", None) is not None:  # wired to a name lookup (QuickBooks DisplayName uniqueness)
+        clone = copy.copy(task)
+        clone.ids, clone.window, clone.names = None, None, ["O'Brien & Sons", "Acme: West"]
+        modes.append(("names", clone))
     return modes
 
 
