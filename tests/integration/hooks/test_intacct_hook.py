@@ -63,6 +63,13 @@ def _customer(n: int, **extra: Any) -> dict[str, Any]:
     return {"CUSTOMERID": f"C{n:04d}", "NAME": f"Customer {n}", **extra}
 
 
+@pytest.fixture(autouse=True)
+def own_state_database(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own state database: sessions one test's hooks stored never serve another test."""
+    state = {"conn_type": "sqlite", "host": str(tmp_path / "qbo_intacct_state.db")}
+    monkeypatch.setenv("AIRFLOW_CONN_QBO_INTACCT_STATE", json.dumps(state))
+
+
 @pytest.fixture
 def hook(intacct_sandbox: Any) -> IntacctHook:
     return IntacctHook(**FAST)
