@@ -12,9 +12,10 @@ Table ``qbo_intacct_api_starts`` holds one row per lease and budget, recorded at
 a lease is granted when the leases recorded inside the last window plus n stay within the limit.
 Recording at the end is what makes this exact: any two starts closer than a window belong to
 leases that saw each other when the later one was granted, so no window ever holds more than the
-limit. Starts a lease did not use are handed back when the next lease is taken. Lease sizes follow
-demand (double when used up, shrink when not), so a busy worker touches the database about once
-per lease, not once per request.
+limit. Starts a lease did not use are handed back when the next lease is taken (those of a worker that
+stops mid-lease stay counted for a window, so no lease takes more than an eighth of what is free).
+Lease sizes follow demand (double when used up, shrink when not), so a busy worker touches the
+database about once per lease, not once per request.
 
 Table ``qbo_intacct_api_budgets`` holds one row per budget key: the lock that serialises the check
 and the grant (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite takes the write lock with ``BEGIN
@@ -214,7 +215,9 @@ class SharedBudget:
                 free = limit.requests_per_minute - self._used(conn, key, horizon)
                 if free < 1:
                     wait = max(wait, self._frees_in(conn, key, horizon))
-                room = min(room, free)
+                # A lease a worker stops using mid-way stays counted for a window, so no lease takes
+                # more than an eighth of what is free: near the limit, leases are single starts.
+                room = min(room, max(1, free // 8))
                 crowded = crowded or 2 * (limit.requests_per_minute - free + want) > limit.requests_per_minute
             if wait > 0.0:
                 return wait

@@ -60,6 +60,7 @@ session ids (all of which are also registered with Airflow's secret masker).
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -713,6 +714,7 @@ class IntacctHook(HttpHook):
         record_keys: Sequence[str],
         entity: str,
         is_write: bool = False,
+        objects: Sequence[str] = (),
     ) -> GatewayResponse:
         """POST one request with retries for transient failures; returns a control-level success.
 
@@ -739,6 +741,7 @@ class IntacctHook(HttpHook):
                     record_keys=record_keys,
                     entity=entity,
                     attempt=progress["attempt"],
+                    objects=objects,
                     timeout=self.write_timeout if is_write else self.timeout,
                 )
             except _TransientError as transient:
@@ -808,6 +811,7 @@ class IntacctHook(HttpHook):
         entity: str,
         attempt: int,
         timeout: float | tuple[float, float],
+        objects: Sequence[str] = (),
     ) -> GatewayResponse:
         log_args = (control_id, len(names), _summarise_names(names), entity or "top", attempt)
         with self._limiter.slot(("requests",)):
@@ -834,10 +838,10 @@ class IntacctHook(HttpHook):
         if http.content:
             try:
                 response = parse_response(http.content)
-            except IntacctXmlError:
+            except IntacctXmlError as unreadable:
                 if status == 200:
                     self._log_request(log_args, status, "unreadable", "-", record_keys)
-                    raise
+                    raise self._unreadable(unreadable, http.content, control_id, names, objects, entity) from None
         control_errnos = [e.errorno for e in response.control_errors] if response else []
         errnos = control_errnos + ([e.errorno for e in response.auth_errors] if response else [])
         if response is not None:
@@ -909,6 +913,27 @@ class IntacctHook(HttpHook):
             )
         return response
 
+    def _unreadable(
+        self,
+        error: IntacctXmlError,
+        body: bytes,
+        control_id: str,
+        names: Sequence[str],
+        objects: Sequence[str],
+        entity: str,
+    ) -> IntacctXmlError:
+        """An unparseable reply, named: request controlid, functions, objects, entity and the nearest record."""
+        near = _record_near(body, error.line, error.column)
+        what = " ".join([_summarise_names(names), *objects])
+        named = IntacctXmlError(
+            f"Intacct's reply to request {control_id} ({what}, entity {entity or 'top'}) is not readable: "
+            f"{error.message}" + (f", inside the record {near}" if near else "") + ". Nothing from this reply was "
+            "used; ask again (a rerun is safe) and, if it persists, look at that record in Intacct",
+            record_key=near,
+        )
+        named.line, named.column = error.line, error.column
+        return named
+
     def _log_request(
         self, args: tuple[Any, ...], http: Any, status: str, errnos: str, record_keys: Sequence[str]
     ) -> None:
@@ -934,6 +959,7 @@ class IntacctHook(HttpHook):
         trees = [render_function(c, s.tz) for c in calls]
         control_id = request_control_id([c.control_id for c in calls])
         names = [c.name for c in calls]
+        objects = list(dict.fromkeys(_object_of(c) for c in calls if _object_of(c)))
         record_keys = [c.record_key for c in calls if c.record_key]
         for renewal in range(2):
             session = self._session(entity)
@@ -958,6 +984,7 @@ class IntacctHook(HttpHook):
                     record_keys=record_keys,
                     entity=entity,
                     is_write=unique_id,
+                    objects=objects,
                 )
             except IntacctAuthError as refused:
                 # HTTP 401 / sign-in errorno on a session request: the session, not the login, may be
@@ -1377,6 +1404,32 @@ def _control_id_of(body: bytes) -> str:
     start = body.find(b"<controlid>")
     end = body.find(b"</controlid>", start)
     return body[start + 11 : end].decode("utf-8", "replace") if start >= 0 and end > start else "-"
+
+
+def _object_of(call: FunctionCall) -> str:
+    """The object a function works on (``query``/``read``: its ``object``; ``create``: the payload's tag)."""
+    payload = call.payload or {}
+    if isinstance(payload.get("object"), str):
+        return str(payload["object"])
+    if call.name in ("create", "update") and len(payload) == 1:
+        return str(next(iter(payload)))
+    return ""
+
+
+_RECORD_ID = re.compile(rb"<(RECORDNO|recordno|[A-Z]+ID)>([^<]{1,100})</\1>")
+
+
+def _record_near(body: bytes, line: int | None, column: int | None) -> str | None:
+    """The last record id (RECORDNO or an ...ID field) before where the parser stopped, if any."""
+    if line is None:
+        return None
+    lines = body.split(b"\n")
+    stop = sum(len(text) + 1 for text in lines[: line - 1]) + (column or 0)
+    found = list(_RECORD_ID.finditer(body[:stop]))
+    if not found:
+        return None
+    name, value = found[-1].group(1).decode(), found[-1].group(2).decode("utf-8", "replace")
+    return f"{name} {value}"
 
 
 def _summarise_names(names: Sequence[str]) -> str:

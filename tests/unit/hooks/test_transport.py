@@ -30,7 +30,12 @@ from qbo_intacct.hooks._transport import (
 
 
 def backoff_delays(
-    *, max_attempts: int, base: float = 0.5, cap: float = 30.0, max_total: float = 120.0, rng: random.Random | None = None
+    *,
+    max_attempts: int,
+    base: float = 0.5,
+    cap: float = 30.0,
+    max_total: float = 120.0,
+    rng: random.Random | None = None,
 ) -> list[float]:
     """The sleeps between attempts when every attempt fails (``rng`` is unused: tenacity draws the jitter)."""
     slept: list[float] = []
