@@ -41,7 +41,7 @@ from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from qbo_intacct.hooks._transport import RateLimit
+from qbo_intacct.hooks._transport import RateLimit, RateLimiter
 from qbo_intacct.state_db import state_engine, state_url
 
 _metadata = MetaData()
@@ -272,3 +272,30 @@ class SharedBudget:
                         tuple(keys),
                     ).all()
                     yield conn
+
+
+class FleetRateLimiter(RateLimiter):
+    """This process's concurrency and windows (:class:`RateLimiter`), plus the same windows fleet-wide.
+
+    A start waits for the process first, then for the fleet; a 429 pauses both. The process's own
+    windows never block longer than the fleet's (its starts are a subset), so they cost nothing.
+    """
+
+    def __init__(self, limits: Sequence[RateLimit], shared: SharedBudget) -> None:
+        super().__init__(limits)
+        self.shared = shared
+
+    def acquire(self, names: Sequence[str] | None = None) -> float:
+        waited = super().acquire(names)
+        try:
+            return waited + self.shared.acquire(self._names(names))
+        except BaseException:
+            self.release(names)
+            raise
+
+    def penalise(self, seconds: float) -> None:
+        super().penalise(seconds)
+        self.shared.penalise(seconds)
+
+    def starts_in_window(self, name: str | None = None) -> int:
+        return self.shared.starts_in_window(self._names([name] if name else None)[0])

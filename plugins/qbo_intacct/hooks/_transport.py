@@ -1,21 +1,11 @@
-"""What both API hooks need and no library gives them: the rate limiter, the retry policy's knobs, typed errors.
+"""What both API hooks need and no library gives them: the rate limiter, the retry bounds, typed errors.
 
-The HTTP mechanics live in the HTTP provider (``HttpHook``: session, adapters, sending) and the retry
-loop in tenacity (which ships with Airflow). What remains here is ours:
-
-- :class:`RetryPolicy`: the hooks' retry bounds (attempts *and* total wait) and full-jitter backoff,
-  turned into a ``tenacity.Retrying`` by :meth:`RetryPolicy.retrying`. Each hook supplies what is
-  retryable and may raise the wait (Retry-After, throttle floors); the policy caps the total.
-- :class:`RateLimiter`: in-process concurrency plus request starts per sliding window. With a
-  :class:`~qbo_intacct.hooks._budget.SharedBudget` attached, the windows are counted in the state
-  database instead, so every worker process and machine spends one budget per tenant (QuickBooks
-  realm) and the fleet stays under the API's limit. A sliding window, not a fixed one: a fixed
-  window lets twice the limit through around its edge, and a limiter that resets every minute makes
-  every worker sleep for the rest of the window after a burst (airbytehq/airbyte PR #85216).
-- :func:`limiter_for`: one limiter per tenant per process, shared by every hook instance and thread.
-- :func:`is_retryable_exception` / :func:`is_retryable_status`: weather (timeouts, resets, 429, 5xx)
-  versus configuration (TLS, bad URL, unknown host, other 4xx), which retrying cannot fix.
-- :func:`mask_secret` and :class:`ApiError` (the typed errors' base, carrying the caller's record key).
+HTTP is the HTTP provider's (``HttpHook``) and the retry loop tenacity's; here remain the pieces that
+are ours: :class:`RetryPolicy` (full-jitter backoff bounded in attempts *and* total wait, as a
+``tenacity.Retrying``), :class:`RateLimiter` (sliding windows and concurrency per process; a sliding
+window because a fixed one lets twice the limit through around its edge, airbytehq/airbyte PR
+#85216), :func:`limiter_for` (one per tenant per process), what is retryable (weather, not
+configuration), :func:`mask_secret` and :class:`ApiError`. The fleet-wide budget is ``_budget``.
 """
 
 from __future__ import annotations
@@ -26,15 +16,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 import tenacity
 from urllib3.exceptions import NameResolutionError
 from urllib3.util.retry import Retry
-
-if TYPE_CHECKING:
-    from qbo_intacct.hooks._budget import SharedBudget
 
 __all__ = [
     "ApiError",
@@ -90,14 +77,11 @@ class RetryPolicy:
 
     def delay_for(self, retry_after: float | None, planned: float) -> float:
         """The server's Retry-After, when given, beats our own guess: it knows when the window reopens."""
-        if retry_after is not None:
-            return max(0.0, min(retry_after, self.max_total))
-        return planned
+        return planned if retry_after is None else max(0.0, min(retry_after, self.max_total))
 
     def _exhausted(self, retry_state: tenacity.RetryCallState) -> bool:
-        if retry_state.attempt_number >= self.max_attempts:
-            return True
-        return retry_state.idle_for + (retry_state.upcoming_sleep or 0.0) > self.max_total
+        waited = retry_state.idle_for + (retry_state.upcoming_sleep or 0.0)
+        return retry_state.attempt_number >= self.max_attempts or waited > self.max_total
 
     def retrying(
         self,
@@ -127,10 +111,8 @@ _RETRY_AFTER = Retry()
 
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date, via urllib3), or ``None``."""
-    if value is None or not value.strip():
-        return None
     try:
-        return _RETRY_AFTER.parse_retry_after(value.strip())
+        return _RETRY_AFTER.parse_retry_after(value.strip()) if value and value.strip() else None
     except Exception:  # urllib3 raises InvalidHeader for anything unreadable; treat as absent
         return None
 
@@ -145,25 +127,28 @@ def _root_cause(exc: BaseException) -> BaseException | None:
     return getattr(reason, "reason", reason) if isinstance(reason, BaseException) else None
 
 
+_WEATHER = (
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    TimeoutError,
+    BrokenPipeError,
+)
+
+
 def is_retryable_exception(exc: BaseException) -> bool:
     """Timeouts, resets, aborted or refused connections and truncated bodies are worth another try.
 
     SSL errors, invalid URLs and host names that do not resolve are configuration, not weather:
-    retrying them only delays the real error.
+    retrying them only delays the real error. An ``HTTPError`` goes by its status.
     """
+    if isinstance(exc, requests.exceptions.HTTPError):
+        return exc.response is not None and is_retryable_status(exc.response.status_code)
     if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.InvalidURL):
         return False
-    if isinstance(exc, requests.exceptions.HTTPError):
-        response = exc.response
-        return response is not None and is_retryable_status(response.status_code)
-    if isinstance(exc, requests.exceptions.ConnectionError) and isinstance(_root_cause(exc), NameResolutionError):
-        return False
-    if isinstance(
-        exc,
-        requests.exceptions.Timeout | requests.exceptions.ConnectionError | requests.exceptions.ChunkedEncodingError,
-    ):
-        return True
-    return isinstance(exc, ConnectionResetError | ConnectionAbortedError | TimeoutError | BrokenPipeError)
+    return isinstance(exc, _WEATHER) and not isinstance(_root_cause(exc), NameResolutionError)
 
 
 def mask_secret(value: str | None) -> None:
@@ -203,12 +188,12 @@ class _Budget:
         self.starts: deque[float] = deque()
         self.in_flight = 0
 
-    def wait_needed(self, now: float, *, windows: bool = True) -> float | None:
+    def wait_needed(self, now: float) -> float | None:
         """0 if a start is allowed now; seconds until the window frees a start; None if only concurrency blocks."""
         window = self.limit.window_seconds
         while self.starts and now - self.starts[0] >= window:
             self.starts.popleft()
-        if windows and len(self.starts) >= self.limit.requests_per_minute:
+        if len(self.starts) >= self.limit.requests_per_minute:
             return window - (now - self.starts[0])
         if self.in_flight >= self.limit.max_concurrent:
             return None
@@ -216,12 +201,11 @@ class _Budget:
 
 
 class RateLimiter:
-    """Starts per sliding window plus max-concurrency for one tenant.
+    """Starts per sliding window plus max-concurrency for one tenant, across the threads of a process.
 
     ``with limiter.slot(("requests", "batch")):`` blocks until every named budget (default: the first)
-    has room, counts the start and holds a concurrency slot for the body. Concurrency is per process
-    (Airflow pools cap it across workers). The windows are per process, or, with ``shared``, counted
-    in the state database across every process; ``penalise`` (after a 429) then pauses them all.
+    has room, counts the start and holds a concurrency slot for the body. ``_budget.FleetRateLimiter``
+    adds the same windows counted across every process.
     """
 
     def __init__(
@@ -230,7 +214,6 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
-        shared: SharedBudget | None = None,
     ) -> None:
         if not limits:
             raise ValueError("a RateLimiter needs at least one RateLimit")
@@ -242,7 +225,6 @@ class RateLimiter:
         self._sleep = sleep
         self._cond = threading.Condition()
         self._paused_until = 0.0
-        self.shared = shared
 
     @property
     def limits(self) -> tuple[RateLimit, ...]:
@@ -273,29 +255,20 @@ class RateLimiter:
         """Block until every named budget allows a start. Returns seconds waited."""
         budgets = self._select(names)
         started = self._clock()
-        local_windows = self.shared is None
         with self._cond:
             while True:
                 now = self._clock()
                 if now < self._paused_until:
                     self._wait(self._paused_until - now)
                     continue
-                waits = [budget.wait_needed(now, windows=local_windows) for budget in budgets]
+                waits = [budget.wait_needed(now) for budget in budgets]
                 if all(wait == 0.0 for wait in waits):
                     for budget in budgets:
-                        if local_windows:
-                            budget.starts.append(now)
+                        budget.starts.append(now)
                         budget.in_flight += 1
-                    break
+                    return self._clock() - started
                 timed = [wait for wait in waits if wait]
                 self._wait(max(timed) if timed else None)
-        if self.shared is not None:
-            try:
-                self.shared.acquire(self._names(names))
-            except BaseException:
-                self.release(names)
-                raise
-        return self._clock() - started
 
     def release(self, names: Sequence[str] | None = None) -> None:
         """Give back the concurrency slots taken by :meth:`acquire` with the same names."""
@@ -314,20 +287,16 @@ class RateLimiter:
             self.release(names)
 
     def penalise(self, seconds: float) -> None:
-        """Pause every new start for ``seconds`` (after a 429: the server knows best); fleet-wide if shared."""
+        """Pause every new start in this process for ``seconds`` (after a 429: the server knows best)."""
         with self._cond:
             self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
             self._cond.notify_all()
-        if self.shared is not None:
-            self.shared.penalise(seconds)
 
     def in_flight(self, name: str | None = None) -> int:
         with self._cond:
             return self._select([name] if name else None)[0].in_flight
 
     def starts_in_window(self, name: str | None = None) -> int:
-        if self.shared is not None:
-            return self.shared.starts_in_window(self._names([name] if name else None)[0])
         with self._cond:
             budget = self._select([name] if name else None)[0]
             budget.wait_needed(self._clock())
@@ -339,17 +308,13 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def limiter_for(
-    key: Hashable, limits: Sequence[RateLimit], *, shared: Callable[[], SharedBudget] | None = None
+    key: Hashable, limits: Sequence[RateLimit], *, build: Callable[[], RateLimiter] | None = None
 ) -> RateLimiter:
-    """The process-wide limiter for a tenant key; created on first use, shared by every hook instance.
-
-    ``shared`` builds the cross-process budget the first time (it touches the state database).
-    """
+    """The process-wide limiter for a tenant key; created on first use (by ``build``, if given), then shared."""
     with _REGISTRY_LOCK:
         limiter = _REGISTRY.get(key)
         if limiter is None:
-            limiter = RateLimiter(limits, shared=shared() if shared is not None else None)
-            _REGISTRY[key] = limiter
+            limiter = _REGISTRY[key] = build() if build is not None else RateLimiter(limits)
         return limiter
 
 
@@ -361,11 +326,7 @@ def reset_limiters() -> None:
 
 def describe_failure(exc: BaseException) -> str:
     """A short, secret-free name for a transport failure, e.g. ``ConnectTimeout`` or ``ConnectionError (refused)``."""
-    name = type(exc).__name__
     cause: Any = _root_cause(exc)
     if isinstance(cause, NameResolutionError):
-        return f"{name} (host name does not resolve)"
-    text = str(cause or "").lower()
-    if "refused" in text:
-        return f"{name} (connection refused)"
-    return name
+        return f"{type(exc).__name__} (host name does not resolve)"
+    return f"{type(exc).__name__} (connection refused)" if "refused" in str(cause).lower() else type(exc).__name__

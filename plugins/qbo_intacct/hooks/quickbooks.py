@@ -74,7 +74,7 @@ import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
-from qbo_intacct.hooks._budget import SharedBudget, budget_engine
+from qbo_intacct.hooks._budget import FleetRateLimiter, SharedBudget, budget_engine
 from qbo_intacct.hooks._qbo_tokens import QboTokenStore, TokenGrant, engine_for, state_database_url
 from qbo_intacct.hooks._transport import (
     ApiError,
@@ -526,7 +526,10 @@ class QuickBooksHook(HttpHook):
         return limiter_for(
             ("quickbooks", settings.base_url, settings.realm_id, self.rate_limits),
             self.rate_limits,
-            shared=lambda: SharedBudget(budget_engine(state_database_url()), scope=scope, limits=self.rate_limits),
+            build=lambda: FleetRateLimiter(
+                self.rate_limits,
+                SharedBudget(budget_engine(state_database_url()), scope=scope, limits=self.rate_limits),
+            ),
         )
 
     @cached_property

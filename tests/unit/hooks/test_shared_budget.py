@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from qbo_intacct.hooks._budget import SharedBudget
-from qbo_intacct.hooks._transport import RateLimit, RateLimiter
+from qbo_intacct.hooks._budget import FleetRateLimiter, SharedBudget
+from qbo_intacct.hooks._transport import RateLimit
 from qbo_intacct.state_db import state_engine
 
 
@@ -84,7 +84,7 @@ def test_starts_a_lease_did_not_use_are_handed_back(tmp_path: Path, clock: FakeC
 
 def test_the_process_limiter_counts_its_windows_in_the_shared_budget(tmp_path: Path, clock: FakeClock) -> None:
     limits = [RateLimit(3, 10)]
-    one, two = (RateLimiter(limits, shared=budget) for budget in _workers(tmp_path, clock, 2, *limits))
+    one, two = (FleetRateLimiter(limits, budget) for budget in _workers(tmp_path, clock, 2, *limits))
     started = clock.now
     for _ in range(3):
         with one.slot():
