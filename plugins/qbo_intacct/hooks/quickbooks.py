@@ -461,6 +461,7 @@ class QuickBooksHook(HttpHook):
         #: 429 responses the hook absorbed (waited and retried); for run statistics.
         self.throttled_responses = 0
         self.requests_sent = 0
+        self._masked_token = ""
 
     # -- connection --------------------------------------------------------------------------------
 
@@ -627,16 +628,21 @@ class QuickBooksHook(HttpHook):
         retry_after = failure.retry_after if isinstance(failure, QuickBooksError) else None
         return self.retry_policy.delay_for(retry_after, self.retry_policy.planned(retry_state))
 
-    def _with_token_retries(self, obtain: Callable[[], str]) -> str:
-        """Run a token-store call, retrying transient refresh failures with backoff OUTSIDE the DB lock."""
-        retrying = self.retry_policy.retrying(
+    @cached_property
+    def _token_retrying(self) -> tenacity.Retrying:
+        return self.retry_policy.retrying(
             retry_on=lambda exc: (
                 isinstance(exc, QuickBooksError) and not isinstance(exc, QuickBooksAuthError) and exc.retryable
             ),
             wait=self._token_wait,
         )
-        token = retrying(obtain)
-        mask_secret(token)
+
+    def _with_token_retries(self, obtain: Callable[[], str]) -> str:
+        """Run a token-store call, retrying transient refresh failures with backoff OUTSIDE the DB lock."""
+        token = self._token_retrying(obtain)
+        if token != self._masked_token:  # the store masks what it reads or mints; this is belt and braces
+            mask_secret(token)
+            self._masked_token = token
         return token
 
     def _access_token(self) -> str:
@@ -733,13 +739,17 @@ class QuickBooksHook(HttpHook):
             budgets=budgets,
             raise_fault=raise_fault,
         )
-        retrying = self.retry_policy.retrying(
-            retry_on=lambda exc: isinstance(exc, _Transient), wait=self._transient_wait, before_sleep=self._on_retry
-        )
         try:
-            return retrying(self._attempt, call)
+            return self._retrying(self._attempt, call)
         except _Transient as spent:
             raise spent.give_up(call.attempt) from None
+
+    @cached_property
+    def _retrying(self) -> tenacity.Retrying:
+        """One tenacity loop per hook (its per-call state is thread-local), so threads may share the hook."""
+        return self.retry_policy.retrying(
+            retry_on=lambda exc: isinstance(exc, _Transient), wait=self._transient_wait, before_sleep=self._on_retry
+        )
 
     def _transient_wait(self, retry_state: tenacity.RetryCallState) -> float:
         failure = retry_state.outcome.exception() if retry_state.outcome else None
