@@ -26,6 +26,11 @@ What a finance reader must know
 - **Entities.** A session is per entity (``LOCATIONENTITY`` id) or top level (``""``). An entity
   session sees that entity's records (and shared top-level ones); top-level reads see everything when
   ``show_private=True``.
+- **Sessions are shared by the tasks of a run.** An entity's session is kept encrypted in the state
+  database until Intacct's own ``sessiontimeout`` (see ``_intacct_sessions``), so the next task on
+  any worker uses it instead of signing in again; a session Intacct refuses is replaced once.
+- **Failed sign-ins are never retried** (repeated failures can lock the user out): the
+  :class:`IntacctAuthError` names the connection, host, company and user and says what to check.
 
 Choices where Sage's documentation is silent (api-facts.md "NOT FOUND"), each a decision:
 - Expired/invalid session errorno is NOT FOUND: any authentication-level failure on a *session*
@@ -43,7 +48,11 @@ Choices where Sage's documentation is silent (api-facts.md "NOT FOUND"), each a 
   bounds (the async limit is 500,000 characters; a third-party page recommends about 100 records).
 - Concurrency: Intacct's default is 2 concurrent API requests per company. Within one process a
   limiter keyed by company id holds this hook to 2 in flight; across processes the Airflow pool
-  ``intacct_api`` (2 slots) does.
+  ``intacct_api`` (2 slots) does. Intacct has no per-minute limit (it bills per transaction), so
+  there is no fleet-wide window here.
+- Unreadable replies: control characters (which XML forbids and Intacct may send) are kept; a reply
+  that still cannot be parsed raises :class:`IntacctXmlError` naming the request controlid, the
+  functions, the object and the record nearest to where parsing stopped.
 - Retries: HTTP 429 / ``GW-0010``, HTTP 5xx except 524, connection resets and timeouts, with
   full-jitter backoff. 524 ("CDN cut the connection but the system is still processing") is not
   retried, like Sage's own SDK: it surfaces as an :class:`IntacctControlError`, and a rerun is safe

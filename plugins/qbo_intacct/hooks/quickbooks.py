@@ -24,13 +24,16 @@ What a finance reader must know
 * **Rotated refresh tokens** are kept encrypted in the state database (see ``_qbo_tokens``), because
   Airflow 3 tasks cannot write connections. Paste a new refresh token into the connection to
   re-authorise; the connection's value then wins.
-* **Throttling.** A process-wide limiter keeps each realm under 500 requests/min (we aim at 475),
-  10 requests in any one second, 10 in flight and 40 batch calls/min, so the server should not need
-  to say 429. If it does (other processes or apps share the realm), the hook waits (``Retry-After``
-  if sent, else at least ``throttle_wait_seconds``, default 60 s as Intuit asks, jittered up to
-  +25%) and retries; 5xx, timeouts and resets back off exponentially with full jitter.
+* **Throttling.** One budget per realm for the whole fleet: every worker process and machine
+  counts its starts in the state database (``_budget``), so together they stay under 500
+  requests/min (we aim at 475), 10 in any one second and 40 batch calls/min; each process holds at
+  most 10 in flight (Airflow pools cap concurrency across workers). The server should therefore not
+  need to say 429. If it does (another app shares the realm), every worker on the realm pauses and
+  the hook waits (``Retry-After`` if sent, else at least ``throttle_wait_seconds``, default 60 s as
+  Intuit asks, jittered up to +25%) and retries; 5xx, timeouts and resets back off exponentially
+  with full jitter (tenacity), bounded in attempts and in total wait. Refusals are not retried.
 * **Timeouts.** Intuit lets a request run up to 120 s. Writes therefore wait ``write_timeout``
-  (default 10 s connect, 130 s read) before giving up and resending, so a resend never overlaps an
+  (default 5 s connect, 130 s read) before giving up and resending, so a resend never overlaps an
   original that is still running; reads use the shorter ``timeout``.
 * **Token refresh holds a database lock briefly.** One refresh attempt (``refresh_timeout``,
   default 25 s) is made while the token row is locked; retries happen outside the lock.
