@@ -146,7 +146,13 @@ class IntacctFunctionError(IntacctError):
 
 
 class IntacctAuthError(IntacctError):
-    """Sender or user credentials refused, or a session that could not be (re)established."""
+    """Sender or user credentials refused, or a session that could not be (re)established.
+
+    Never retried by the hook, and ``retryable`` is False so an operator can fail the task without
+    Airflow's retries: each failed sign-in counts towards locking the user out.
+    """
+
+    retryable = False
 
     def __init__(self, message: str, *, errorno: str = "", record_key: str | None = None) -> None:
         super().__init__(message, record_key=record_key)
