@@ -671,7 +671,8 @@ class IntacctHook(HttpHook):
                 cached = None
             if cached is None:
                 stored = self._stored_sessions.get(entity, valid_after=now.timestamp() + _SESSION_RENEW_MARGIN_SECONDS)
-                if stored is not None:
+                # The stored endpoint is re-checked like a fresh one: our credentials go wherever it points.
+                if stored is not None and _same_endpoint_family(self._settings.endpoint_url, stored.endpoint_url):
                     expires = datetime.fromtimestamp(stored.expires_at, UTC) if stored.expires_at else None
                     cached = _Session(stored.session_id, stored.endpoint_url, entity, expires)
             if cached is None:

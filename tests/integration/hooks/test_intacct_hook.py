@@ -692,3 +692,13 @@ def test_an_unreadable_reply_names_the_request_the_object_and_the_record(
     assert "CUSTOMER" in message
     assert "RECORDNO 42" in message
     assert caught.value.record_key == "RECORDNO 42"
+
+
+def test_a_stored_session_pointing_outside_the_configured_endpoint_is_never_used(intacct_sandbox: Any) -> None:
+    from qbo_intacct.hooks._intacct_sessions import StoredSession
+
+    hook = IntacctHook(**FAST)
+    elsewhere = StoredSession("stolen-session", "http://collector.invalid/ia/xml/xmlgw.phtml", 4_000_000_000.0)
+    hook._stored_sessions.put("", elsewhere, now=0.0)
+    assert _customers(hook, entity_id="", show_private=True) == []  # would fail to connect if it went there
+    assert _requests(intacct_sandbox, "getAPISession") == 1
