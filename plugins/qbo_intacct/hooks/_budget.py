@@ -124,11 +124,15 @@ class SharedBudget:
         self._want: dict[tuple[str, ...], int] = {}
         self._granted = 0
         self.leases_taken = 0
-        _ensure_tables(engine)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """The tables and this tenant's lock rows (again, if the state database was replaced meanwhile)."""
+        _ensure_tables(self._engine)
         rows = [(key,) for key in sorted(self._keys.values())]
         ignore = "OR IGNORE " if self._is_sqlite else ""
         conflict = "" if self._is_sqlite else " ON CONFLICT (budget_key) DO NOTHING"
-        with engine.begin() as conn:
+        with self._engine.begin() as conn:
             conn.exec_driver_sql(
                 self._sql(
                     f"INSERT {ignore}INTO qbo_intacct_api_budgets (budget_key, paused_until) VALUES (?, 0){conflict}"  # noqa: S608
@@ -148,7 +152,7 @@ class SharedBudget:
                 if lease is not None and lease.left > 0 and self._clock() < lease.ends:
                     lease.left -= 1
                     return waited
-                wait = self._renew(group, lease)
+                wait = self._recovering(lambda old=lease: self._renew(group, old))
             if wait <= 0.0:
                 continue
             nap = min(wait, _MAX_NAP_SECONDS)
@@ -158,13 +162,26 @@ class SharedBudget:
     def penalise(self, seconds: float) -> None:
         """Pause every worker's next start for ``seconds`` (a 429 told one of us the window is spent)."""
         keys = sorted(self._keys.values())
-        marks = ", ".join("?" for _ in keys)
         with self._local:
             self._leases.clear()  # what is left of our leases waits too
             until = self._clock() + max(0.0, seconds)
-            with self._locked(keys) as conn:
-                sql = f"UPDATE qbo_intacct_api_budgets SET paused_until = ? WHERE budget_key IN ({marks}) AND paused_until < ?"  # noqa: S608,E501
-                conn.exec_driver_sql(self._sql(sql), (until, *keys, until))
+            self._recovering(lambda: self._pause(keys, until))
+
+    def _pause(self, keys: Sequence[str], until: float) -> float:
+        marks = ", ".join("?" for _ in keys)
+        with self._locked(keys) as conn:
+            sql = f"UPDATE qbo_intacct_api_budgets SET paused_until = ? WHERE budget_key IN ({marks}) AND paused_until < ?"  # noqa: S608,E501
+            conn.exec_driver_sql(self._sql(sql), (until, *keys, until))
+        return 0.0
+
+    def _recovering(self, work: Callable[[], float]) -> float:
+        """Run ``work``; if the tables are gone (the state database was replaced), recreate them once."""
+        try:
+            return work()
+        except DBAPIError:
+            self._leases.clear()
+            self._prepare()
+            return work()
 
     def starts_in_window(self, name: str) -> int:
         """Starts the fleet has leased in ``name``'s current window (used or not yet)."""

@@ -92,3 +92,16 @@ def test_the_process_limiter_counts_its_windows_in_the_shared_budget(tmp_path: P
     with two.slot():  # the other "process" has no history of its own, yet must wait for the window
         pass
     assert clock.now - started >= 60.0
+
+
+def test_a_replaced_state_database_is_set_up_again_not_a_failed_task(tmp_path: Path, clock: FakeClock) -> None:
+    from qbo_intacct.state_db import dispose_engines
+
+    [worker] = _workers(tmp_path, clock, 1, RateLimit(100, 10))
+    worker.acquire(["requests"])
+    dispose_engines()
+    (tmp_path / "state.db").unlink()  # e.g. an operator starts the ledger afresh
+    clock.sleep(5.0)
+    assert worker.acquire(["requests"]) == 0.0
+    worker.penalise(1.0)
+    assert worker.starts_in_window("requests") >= 1
