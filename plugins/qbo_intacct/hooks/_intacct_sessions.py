@@ -16,14 +16,19 @@ run, on any worker, can use the same one.
 - **Never logged**; every session id read or stored is registered with Airflow's log masker.
 
 Two workers that find no session at the same moment both sign in and the later row wins; both
-sessions stay valid, so nothing fails.
+sessions stay valid, so nothing fails. The store is a saving, not a dependency: if the state
+database cannot be read or written, the hook logs a warning and signs in as it would without it.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -36,6 +41,30 @@ from qbo_intacct.hooks._qbo_tokens import _airflow_fernet_keys
 from qbo_intacct.hooks._transport import mask_secret
 
 _HKDF_SALT = b"qbo_intacct.intacct_sessions.v1"
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+def _tolerant(default: Any) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """A state-database failure costs a sign-in, never the task: recreate a missing table once, else warn."""
+
+    def wrap(method: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(method)
+        def guarded(self: IntacctSessionStore, *args: Any, **kwargs: Any) -> _T:
+            try:
+                return method(self, *args, **kwargs)
+            except DBAPIError:
+                try:
+                    _ensure_table(self._engine)
+                    return method(self, *args, **kwargs)
+                except DBAPIError as exc:
+                    log.warning("Intacct session store unavailable (%s); signing in without it", type(exc).__name__)
+                    return default
+
+        return guarded
+
+    return wrap
+
 
 _metadata = MetaData()
 sessions_table = Table(
@@ -90,6 +119,7 @@ class IntacctSessionStore:
     def _key(self, entity: str) -> str:
         return hashlib.sha256(f"{self._identity}|{entity}".encode()).hexdigest()
 
+    @_tolerant(None)
     def get(self, entity: str, *, valid_after: float) -> StoredSession | None:
         """The stored session for ``entity`` if it is still valid at ``valid_after`` (epoch seconds)."""
         with self._engine.connect() as conn:
@@ -103,6 +133,7 @@ class IntacctSessionStore:
         mask_secret(session_id)
         return StoredSession(session_id=session_id, endpoint_url=row.endpoint_url, expires_at=row.expires_at)
 
+    @_tolerant(None)
     def put(self, entity: str, session: StoredSession, *, now: float) -> None:
         mask_secret(session.session_id)
         values = {
@@ -119,6 +150,7 @@ class IntacctSessionStore:
         except DBAPIError:  # another worker stored one at the same moment: theirs is as good
             return
 
+    @_tolerant(None)
     def extend(self, entity: str, session_id: str, expires_at: float) -> None:
         """Push the stored expiry out (the API slides it on every call), if the row still holds this session."""
         stored = self.get(entity, valid_after=0.0)
@@ -131,9 +163,26 @@ class IntacctSessionStore:
                 .values(expires_at=expires_at)
             )
 
+    @_tolerant(None)
     def drop(self, entity: str, session_id: str) -> None:
         """Forget the stored session if it is the one that was refused (another worker may have renewed it)."""
         stored = self.get(entity, valid_after=0.0)
         if stored is None or stored.session_id == session_id:
             with self._engine.begin() as conn:
                 conn.execute(delete(sessions_table).where(sessions_table.c.cache_key == self._key(entity)))
+
+
+class NoSessionStore:
+    """What the hook uses when the state database is unusable: nothing is kept, every task signs in."""
+
+    def get(self, entity: str, *, valid_after: float) -> StoredSession | None:
+        return None
+
+    def put(self, entity: str, session: StoredSession, *, now: float) -> None:
+        return None
+
+    def extend(self, entity: str, session_id: str, expires_at: float) -> None:
+        return None
+
+    def drop(self, entity: str, session_id: str) -> None:
+        return None

@@ -85,8 +85,9 @@ import tenacity
 import urllib3
 from airflow.providers.http.hooks.http import HttpHook
 from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
+from sqlalchemy.exc import DBAPIError
 
-from qbo_intacct.hooks._intacct_sessions import IntacctSessionStore, StoredSession
+from qbo_intacct.hooks._intacct_sessions import IntacctSessionStore, NoSessionStore, StoredSession
 from qbo_intacct.hooks._intacct_xml import (
     ErrorDetail,
     FunctionCall,
@@ -117,6 +118,7 @@ from qbo_intacct.hooks._transport import (
     mask_secret,
     parse_retry_after,
 )
+from qbo_intacct.state_db import StateDatabaseError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -573,17 +575,23 @@ class IntacctHook(HttpHook):
         return f"connection {self.intacct_conn_id!r} (host {host}, company {s.company_id}, user {s.user_id})"
 
     @cached_property
-    def _stored_sessions(self) -> IntacctSessionStore:
+    def _stored_sessions(self) -> IntacctSessionStore | NoSessionStore:
         s = self._settings
-        return IntacctSessionStore(
-            engine_for(state_database_url()),
-            endpoint_url=s.endpoint_url,
-            company_id=s.company_id,
-            user_id=s.user_id,
-            sender_id=s.sender_id,
-            user_password=s.user_password,
-            sender_password=s.sender_password,
-        )
+        try:
+            return IntacctSessionStore(
+                engine_for(state_database_url()),
+                endpoint_url=s.endpoint_url,
+                company_id=s.company_id,
+                user_id=s.user_id,
+                sender_id=s.sender_id,
+                user_password=s.user_password,
+                sender_password=s.sender_password,
+            )
+        except (DBAPIError, StateDatabaseError) as exc:
+            self.log.warning(
+                "Intacct sessions cannot be kept in the state database (%s); each task signs in", type(exc).__name__
+            )
+            return NoSessionStore()
 
     @property
     def timezone(self) -> ZoneInfo:

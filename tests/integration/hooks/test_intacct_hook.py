@@ -702,3 +702,12 @@ def test_a_stored_session_pointing_outside_the_configured_endpoint_is_never_used
     hook._stored_sessions.put("", elsewhere, now=0.0)
     assert _customers(hook, entity_id="", show_private=True) == []  # would fail to connect if it went there
     assert _requests(intacct_sandbox, "getAPISession") == 1
+
+
+def test_without_a_usable_state_database_the_hook_still_works_and_signs_in(
+    intacct_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_QBO_INTACCT_STATE", json.dumps({"conn_type": "mysql", "host": "nowhere"}))
+    hook = IntacctHook(**FAST)
+    assert _customers(hook, entity_id="", show_private=True) == []
+    assert hook.sessions_opened == 1
