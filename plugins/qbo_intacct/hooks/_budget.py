@@ -12,10 +12,13 @@ Table ``qbo_intacct_api_starts`` holds one row per lease and budget, recorded at
 a lease is granted when the leases recorded inside the last window plus n stay within the limit.
 Recording at the end is what makes this exact: any two starts closer than a window belong to
 leases that saw each other when the later one was granted, so no window ever holds more than the
-limit. Starts a lease did not use are handed back when the next lease is taken (those of a worker that
-stops mid-lease stay counted for a window, so no lease takes more than an eighth of what is free).
-Lease sizes follow demand (double when used up, shrink when not), so a busy worker touches the
-database about once per lease, not once per request.
+limit. A lease of one start (the rule near a limit, and always under a limit as small as 10 a
+second) is the caller's own start, sent as it is granted: it is recorded at that moment, as a
+per-process limiter records a start, and can be used for 10 ms only. Starts a lease did not use
+are handed back when the next lease is taken (those of a worker that stops mid-lease stay counted
+for a window, so no lease takes more than an eighth of what is free). Lease sizes follow demand
+(double when used up, shrink when not), so a busy worker touches the database about once per
+lease, not once per request.
 
 Table ``qbo_intacct_api_budgets`` holds one row per budget key: the lock that serialises the check
 and the grant (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite takes the write lock with ``BEGIN
@@ -67,6 +70,8 @@ _MAX_NAP_SECONDS = 5.0
 #: The most starts one lease asks for; the longest a lease lasts.
 MAX_LEASE_STARTS = 32
 MAX_LEASE_SECONDS = 1.0
+#: How long a one-start lease may be used: its start is sent as soon as the lease is granted.
+SINGLE_START_SECONDS = 0.01
 
 
 def budget_engine(url: str | None = None) -> Engine:
@@ -240,14 +245,19 @@ class SharedBudget:
                 return wait
             # A lease counts until a window after its end, so near the limit leases are short (a tenth
             # of the window: little is lost to them); with room to spare they may last half a window.
+            # A single start is the caller's own, sent the moment this commits: it is recorded now, as
+            # the per-process limiter always recorded a start, and is usable for a moment only.
             shortest = min(limit.window_seconds for _, limit in budgets)
             ttl = min(MAX_LEASE_SECONDS, shortest / 10 if crowded else shortest / 2)
+            if room == 1:
+                ttl = min(ttl, SINGLE_START_SECONDS)
             lease = _Lease(token=uuid.uuid4().hex, granted=room, left=room, ends=now + ttl)
+            recorded = now if room == 1 else lease.ends
             conn.exec_driver_sql(
                 self._sql(
                     "INSERT INTO qbo_intacct_api_starts (budget_key, started_at, starts, lease) VALUES (?, ?, ?, ?)"
                 ),
-                [(key, lease.ends, room, lease.token) for key in keys],
+                [(key, recorded, room, lease.token) for key in keys],
             )
             self._leases[group] = lease
             self._want[group] = want

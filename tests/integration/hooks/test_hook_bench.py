@@ -92,3 +92,20 @@ def test_intacct_hook_throughput(intacct_sandbox: Any, tmp_path: Path, monkeypat
         f"({READS / 3 / reads:.0f}/s), client CPU {reads_cpu * 1000 / (READS / 3):.2f} ms/request; "
         f"{WRITES // 10} query pages {paging:.2f} s ({WRITES / 10 / paging:.0f}/s)"
     )
+
+
+@pytest.mark.slow
+def test_quickbooks_hook_at_its_default_limits(
+    qbo_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the default budget (10 a second per realm) the limiter, not the hook, sets the pace: 50 reads
+    should take about 5 s, whoever counts the starts."""
+    _fresh_qbo(qbo_sandbox, tmp_path, monkeypatch)
+    hook = QuickBooksHook()
+    hook.company_info()
+    reads = 50
+    started = time.perf_counter()
+    for _ in range(reads):
+        hook.preferences()
+    elapsed = time.perf_counter() - started
+    print(f"\nQBO hook at default limits: {reads} reads {elapsed:.2f} s ({reads / elapsed:.1f}/s)")
