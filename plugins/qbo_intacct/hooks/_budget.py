@@ -70,6 +70,10 @@ _MAX_NAP_SECONDS = 5.0
 #: The most starts one lease asks for; the longest a lease lasts.
 MAX_LEASE_STARTS = 32
 MAX_LEASE_SECONDS = 1.0
+#: A start reaches the server a little after it is counted here (more on a busy worker), and the
+#: server counts from arrival: minute windows are kept this much longer, so the server never sees
+#: one start too many. Per-second windows get no margin (as the per-process limiter had none).
+WINDOW_MARGIN_SECONDS = 1.0
 #: How long a one-start lease may be used: its start is sent as soon as the lease is granted.
 SINGLE_START_SECONDS = 0.01
 
@@ -233,7 +237,7 @@ class SharedBudget:
                 return float(paused) - now
             wait, room, crowded = 0.0, want, False
             for key, limit in budgets:
-                horizon = now - limit.window_seconds
+                horizon = now - limit.window_seconds - (WINDOW_MARGIN_SECONDS if limit.window_seconds >= 10 else 0.0)
                 free = limit.requests_per_minute - self._used(conn, key, horizon)
                 if free < 1:
                     wait = max(wait, self._frees_in(conn, key, horizon))
