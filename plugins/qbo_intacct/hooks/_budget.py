@@ -172,13 +172,19 @@ class SharedBudget:
         """Pause every worker's next start for ``seconds`` (a 429 told one of us the window is spent)."""
         keys = sorted(self._keys.values())
         with self._local:
-            self._leases.clear()  # what is left of our leases waits too
             until = self._clock() + max(0.0, seconds)
             self._recovering(lambda: self._pause(keys, until))
 
     def _pause(self, keys: Sequence[str], until: float) -> float:
         marks = ", ".join("?" for _ in keys)
         with self._locked(keys) as conn:
+            # What is left of our leases is handed back, not spent: the pause is for everyone.
+            unused = [(lease.left, lease.token) for lease in self._leases.values() if lease.left > 0]
+            if unused:
+                conn.exec_driver_sql(
+                    self._sql("UPDATE qbo_intacct_api_starts SET starts = starts - ? WHERE lease = ?"), unused
+                )
+            self._leases.clear()
             sql = f"UPDATE qbo_intacct_api_budgets SET paused_until = ? WHERE budget_key IN ({marks}) AND paused_until < ?"  # noqa: S608,E501
             conn.exec_driver_sql(self._sql(sql), (until, *keys, until))
         return 0.0

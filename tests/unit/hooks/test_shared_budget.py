@@ -105,3 +105,12 @@ def test_a_replaced_state_database_is_set_up_again_not_a_failed_task(tmp_path: P
     assert worker.acquire(["requests"]) == 0.0
     worker.penalise(1.0)
     assert worker.starts_in_window("requests") >= 1
+
+
+def test_a_pause_hands_back_what_is_left_of_the_lease(tmp_path: Path, clock: FakeClock) -> None:
+    [worker] = _workers(tmp_path, clock, 1, RateLimit(1000, 10))
+    for _ in range(10):  # leases of 1, 2, 4, 8: the last one part-used
+        worker.acquire(["requests"])
+    assert worker._leases[("requests",)].left > 0
+    worker.penalise(0.5)
+    assert worker.starts_in_window("requests") == 10  # a 429 must not burn starts nobody sent
