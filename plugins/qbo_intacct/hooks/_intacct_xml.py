@@ -89,7 +89,14 @@ class IntacctError(ApiError):
 
 
 class IntacctXmlError(IntacctError):
-    """A body that is not acceptable XML: malformed, or carrying a DOCTYPE / entity declaration."""
+    """A body that is not acceptable XML: malformed, or carrying a DOCTYPE / entity declaration.
+
+    ``line`` and ``column`` say where the parser gave up (when it did), so the hook can name the
+    record around that point.
+    """
+
+    line: int | None = None
+    column: int | None = None
 
 
 class IntacctValueError(IntacctError):
@@ -139,7 +146,13 @@ class IntacctFunctionError(IntacctError):
 
 
 class IntacctAuthError(IntacctError):
-    """Sender or user credentials refused, or a session that could not be (re)established."""
+    """Sender or user credentials refused, or a session that could not be (re)established.
+
+    Never retried by the hook, and ``retryable`` is False so an operator can fail the task without
+    Airflow's retries: each failed sign-in counts towards locking the user out.
+    """
+
+    retryable = False
 
     def __init__(self, message: str, *, errorno: str = "", record_key: str | None = None) -> None:
         super().__init__(message, record_key=record_key)
@@ -438,22 +451,70 @@ def _drop_layout_text(node: Any) -> Any:
     return node
 
 
+# C0 control characters XML 1.0 cannot carry, raw or as character references. Intacct may still send
+# them (a description pasted from another system); they are sheltered in the Private Use Area for
+# the parse and put back after, so the value reaches the caller byte for byte.
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_REFS = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{1,2})|0*([0-9]{1,2}));")
+_SHELTER = 0xE000
+_UNSHELTER = {_SHELTER + code: chr(code) for code in range(32)}
+
+
+def _shelter_controls(body: bytes) -> bytes:
+    def reference(match: re.Match[bytes]) -> bytes:
+        code = int(match[1], 16) if match[1] else int(match[2])
+        return chr(_SHELTER + code).encode() if code < 32 and code not in (9, 10, 13) else match[0]
+
+    sheltered = _CONTROL_BYTES.sub(lambda match: chr(_SHELTER + match[0][0]).encode(), body)
+    return _CONTROL_REFS.sub(reference, sheltered)
+
+
+def _unshelter(node: Any) -> Any:
+    if isinstance(node, str):
+        return node.translate(_UNSHELTER)
+    if isinstance(node, dict):
+        return {k: _unshelter(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_unshelter(v) for v in node]
+    return node
+
+
+def _parse_guarded(body: bytes | str) -> dict[str, Any]:
+    return xmltodict.parse(
+        body,
+        expat=_GuardedExpat,
+        disable_entities=True,
+        strip_whitespace=False,
+        force_list=_force_list,
+    )
+
+
 def parse_xml(body: bytes | str) -> dict[str, Any]:
-    """Parse an XML body with the DOCTYPE/entity guard and stable list shapes."""
+    """Parse an XML body with the DOCTYPE/entity guard and stable list shapes.
+
+    A body that is malformed only because of control characters (which XML 1.0 forbids, and Intacct
+    may emit anyway) is parsed with them kept; anything else malformed raises
+    :class:`IntacctXmlError` with the line and column where parsing stopped.
+    """
     try:
-        tree = xmltodict.parse(
-            body,
-            expat=_GuardedExpat,
-            disable_entities=True,
-            strip_whitespace=False,
-            force_list=_force_list,
-        )
+        try:
+            tree = _parse_guarded(body)
+        except _expat.ExpatError:
+            raw = body.encode("utf-8") if isinstance(body, str) else body
+            sheltered = _shelter_controls(raw)
+            if sheltered == raw:
+                raise
+            tree = _unshelter(_parse_guarded(sheltered))
     except IntacctXmlError:
         raise
     except (_expat.ExpatError, ValueError) as exc:
         if "entities are disabled" in str(exc):
             raise IntacctXmlError("XML with an entity declaration was refused (entity-expansion guard)") from None
-        raise IntacctXmlError(f"response is not well-formed XML ({type(exc).__name__})") from None
+        line, column = getattr(exc, "lineno", None), getattr(exc, "offset", None)
+        where = f" at line {line}, column {column}" if line is not None else ""
+        error = IntacctXmlError(f"response is not well-formed XML{where} ({type(exc).__name__})")
+        error.line, error.column = line, column
+        raise error from None
     return _drop_layout_text(tree) or {}
 
 
@@ -601,14 +662,30 @@ def parse_intacct_datetime(text: str, tz: ZoneInfo) -> datetime:
     """``MM/DD/YYYY HH:MM:SS`` (company local time, no zone on the wire) -> aware UTC datetime.
 
     Ambiguous wall times (the repeated hour when clocks go back) are read as the first occurrence
-    (``fold=0``): Intacct gives no way to tell them apart.
+    (``fold=0``): Intacct gives no way to tell them apart. A time so far in the future that it passes
+    year 9999 in UTC (``12/31/9999 23:59:59``, the "never" some records carry) is read as
+    ``datetime.max`` in UTC: the furthest instant Python can hold, and still later than any real one.
     """
     match = _DATETIME_RE.match(text.strip())
     if not match:
         raise IntacctValueError(f"{text!r} is not an Intacct date-time (MM/DD/YYYY HH:MM:SS)")
     month, day, year, hour, minute, second = (int(g) for g in match.groups())
     local = datetime.combine(date(year, month, day), time(hour, minute, second), tzinfo=tz)
-    return local.astimezone(UTC)
+    try:
+        return local.astimezone(UTC)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if year >= 9999 else datetime.min.replace(tzinfo=UTC)
+
+
+def _record_label(raw: Mapping[str, Any]) -> str | None:
+    """How an Intacct record is named in an error when the caller gave no key: RECORDNO, else an *ID field."""
+    for name in ("RECORDNO", "recordno"):
+        if raw.get(name):
+            return f"RECORDNO {raw[name]}"
+    for name, value in raw.items():
+        if isinstance(name, str) and name.upper().endswith("ID") and isinstance(value, str) and value:
+            return f"{name} {value}"
+    return None
 
 
 def _typed_value(name: str, value: Any, tz: ZoneInfo, record_key: str | None) -> Any:
@@ -628,12 +705,19 @@ def _typed_value(name: str, value: Any, tz: ZoneInfo, record_key: str | None) ->
             return text  # e.g. a text field that happens to contain "TOTAL" in its name
     if _is_date_field(name):
         stripped = text.strip()
-        if _DATETIME_RE.match(stripped):
-            return parse_intacct_datetime(stripped, tz)
-        match = _DATE_RE.match(stripped)
-        if match:
-            month, day, year = (int(g) for g in match.groups())
-            return date(year, month, day)
+        try:
+            if _DATETIME_RE.match(stripped):
+                return parse_intacct_datetime(stripped, tz)
+            match = _DATE_RE.match(stripped)
+            if match:
+                month, day, year = (int(g) for g in match.groups())
+                return date(year, month, day)
+        except (ValueError, OverflowError):
+            raise IntacctValueError(
+                f"field {name}: {stripped!r} is not a valid Intacct date; correct the date on this record in Intacct",
+                record_key=record_key,
+                field_name=name,
+            ) from None
     return text
 
 
@@ -644,7 +728,8 @@ def record_from_xml(raw: Mapping[str, Any], tz: ZoneInfo, *, record_key: str | N
     ``datetime``; everything else (ids, RECORDNO, names) stays text, byte for byte, so an id such as
     ``00123`` keeps its zeros. Nested blocks (``DISPLAYCONTACT``, line items) stay nested.
     """
-    return {k: _typed_value(k, v, tz, record_key) for k, v in raw.items() if not k.startswith(("@", "#"))}
+    key = record_key or _record_label(raw)
+    return {k: _typed_value(k, v, tz, key) for k, v in raw.items() if not k.startswith(("@", "#"))}
 
 
 def iter_text_values(node: Any) -> Iterable[str]:

@@ -1,80 +1,33 @@
-"""Shared HTTP transport helpers for the API hooks: backoff, client-side rate limiting, secret masking.
+"""What both API hooks need and no library gives them: the rate limiter, the retry bounds, typed errors.
 
-Generic on purpose: nothing here knows QuickBooks or Intacct. Each hook decides which responses are
-retryable and what its limits are; this module supplies the mechanics so both hooks behave alike.
-
-Why a client-side limiter at all: both APIs throttle per tenant (QuickBooks per realm, Intacct per
-company), and every Airflow worker that runs a hook in the same process spends the same budget. A
-limiter that stays under the published numbers means the server never has to say 429, so a burst of
-reads finishes without the caller ever seeing a throttle. A 429 that still arrives (another process,
-another app) is handled by the hook with :func:`backoff_delays` and the server's ``Retry-After``.
-
-Public API
-----------
-``backoff_delays(*, max_attempts, base=0.5, cap=30.0, max_total=120.0, rng=None) -> Iterator[float]``
-    The sleeps *between* attempts, "full jitter" (AWS architecture blog): attempt n waits a uniform
-    draw in ``[0, min(cap, base * 2**n)]``. Yields at most ``max_attempts - 1`` delays and stops early
-    once the sum of delays would exceed ``max_total`` seconds, so a retry loop is bounded both in
-    attempts and in wall time.
-
-``RetryPolicy(max_attempts=5, base=0.5, cap=30.0, max_total=120.0)`` (frozen dataclass)
-    The same knobs as a value; ``policy.delays(rng=None)`` returns the iterator above, and
-    ``policy.delay_for(retry_after, planned)`` picks the wait for one retry: the server's
-    ``Retry-After`` wins when present (capped by ``max_total``), else the planned jittered delay.
-
-``parse_retry_after(value) -> float | None``
-    Reads a ``Retry-After`` header: delta-seconds or an HTTP date. ``None`` if absent or unreadable.
-
-``RateLimit(requests_per_minute, max_concurrent, name="requests", window_seconds=60.0)`` (frozen dataclass)
-    One budget: at most ``requests_per_minute`` starts in any sliding window of ``window_seconds``
-    (60 s unless you model e.g. a per-second limit) and at most ``max_concurrent`` in flight.
-
-``RateLimiter(limits: Sequence[RateLimit], *, clock=time.monotonic, sleep=time.sleep)``
-    Thread-safe. ``with limiter.slot(): ...`` blocks until every budget has room, counts the start,
-    holds a concurrency slot for the body. ``limiter.slot(("requests", "batch"))`` draws on a subset
-    of named budgets (e.g. a batch call counts against both the request and the batch budget).
-    ``limiter.acquire(names)`` / ``limiter.release(names)`` are the two halves. ``limiter.penalise(s)``
-    makes every waiter pause ``s`` seconds (used after a 429 so the whole process backs off together).
-
-``limiter_for(key, limits) -> RateLimiter``
-    Process-wide registry: the first call for ``key`` (e.g. ``("qbo", realm_id)``) creates the
-    limiter; later calls, from any hook instance or thread, get the same one. Limits given later are
-    ignored; ``reset_limiters()`` clears the registry (tests).
-
-``mask_secret(value) -> None``
-    Registers a secret with Airflow's log masker (``airflow.sdk.log.mask_secret``) so it is redacted
-    from task logs; a no-op outside Airflow or for empty values.
-
-``ApiError(message, *, record_key=None)``
-    Base class for the hooks' typed errors; ``record_key`` names the caller's record (e.g.
-    ``"invoice:1042"``) so an operator can say which row failed without logging the payload.
-
-``is_retryable_exception(exc) -> bool`` and ``is_retryable_status(status) -> bool``
-    Transient transport failures worth retrying: timeouts, connection errors (reset, aborted, refused,
-    remote closed without reply), chunked-encoding errors, and HTTP 5xx / 429. Anything else (4xx,
-    invalid URL, SSL verification) is not retried: repeating it cannot help.
+HTTP is the HTTP provider's (``HttpHook``) and the retry loop tenacity's; here remain the pieces that
+are ours: :class:`RetryPolicy` (full-jitter backoff bounded in attempts *and* total wait, as a
+``tenacity.Retrying``), :class:`RateLimiter` (sliding windows and concurrency per process; a sliding
+window because a fixed one lets twice the limit through around its edge, airbytehq/airbyte PR
+#85216), :func:`limiter_for` (one per tenant per process), what is retryable (weather, not
+configuration), :func:`mask_secret` and :class:`ApiError`. The fleet-wide budget is ``_budget``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import Any
 
 import requests
+import tenacity
+from urllib3.exceptions import NameResolutionError
+from urllib3.util.retry import Retry
 
 __all__ = [
     "ApiError",
     "RateLimit",
     "RateLimiter",
     "RetryPolicy",
-    "backoff_delays",
     "is_retryable_exception",
     "is_retryable_status",
     "limiter_for",
@@ -82,8 +35,6 @@ __all__ = [
     "parse_retry_after",
     "reset_limiters",
 ]
-
-_WINDOW_SECONDS = 60.0
 
 
 class ApiError(Exception):
@@ -101,73 +52,113 @@ class ApiError(Exception):
 
 
 # --------------------------------------------------------------------------------------------------
-# Backoff
+# Retries (the loop is tenacity's)
 # --------------------------------------------------------------------------------------------------
-
-
-def backoff_delays(
-    *,
-    max_attempts: int,
-    base: float = 0.5,
-    cap: float = 30.0,
-    max_total: float = 120.0,
-    rng: random.Random | None = None,
-) -> Iterator[float]:
-    """Yield full-jitter delays between attempts, bounded by attempt count and total sleep time.
-
-    Full jitter spreads retries from many workers across the window instead of having them all
-    return at the same instant (which would re-trigger the throttle they are backing off from).
-    """
-    draw = rng.uniform if rng is not None else random.uniform
-    spent = 0.0
-    for retry_number in range(max(0, max_attempts - 1)):
-        ceiling = min(cap, base * (2**retry_number))
-        delay = draw(0.0, ceiling)
-        if spent + delay > max_total:
-            return
-        spent += delay
-        yield delay
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard a hook retries a transient failure. ``max_attempts`` counts the first try."""
+    """How hard a hook retries a transient failure. ``max_attempts`` counts the first try.
+
+    Waits are "full jitter" (AWS architecture blog): retry n waits a uniform draw in
+    ``[0, min(cap, base * 2**n)]``, so workers backing off from the same throttle do not all return
+    in the same instant. A retry loop stops after ``max_attempts`` or once the next wait would take
+    the total waited past ``max_total`` seconds, whichever comes first.
+    """
 
     max_attempts: int = 5
     base: float = 0.5
     cap: float = 30.0
     max_total: float = 120.0
 
-    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
-        return backoff_delays(
-            max_attempts=self.max_attempts, base=self.base, cap=self.cap, max_total=self.max_total, rng=rng
-        )
+    def planned(self, retry_state: tenacity.RetryCallState) -> float:
+        """The jittered wait before the next attempt (tenacity's ``wait_random_exponential``)."""
+        return tenacity.wait_random_exponential(multiplier=self.base, max=self.cap)(retry_state)
 
     def delay_for(self, retry_after: float | None, planned: float) -> float:
         """The server's Retry-After, when given, beats our own guess: it knows when the window reopens."""
-        if retry_after is not None:
-            return max(0.0, min(retry_after, self.max_total))
-        return planned
+        return planned if retry_after is None else max(0.0, min(retry_after, self.max_total))
+
+    def _exhausted(self, retry_state: tenacity.RetryCallState) -> bool:
+        waited = retry_state.idle_for + (retry_state.upcoming_sleep or 0.0)
+        return retry_state.attempt_number >= self.max_attempts or waited > self.max_total
+
+    def retrying(
+        self,
+        *,
+        retry_on: Callable[[BaseException], bool],
+        wait: Callable[[tenacity.RetryCallState], float] | None = None,
+        before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> tenacity.Retrying:
+        """A ``tenacity.Retrying`` with these bounds; the last error is re-raised when they are spent.
+
+        :param retry_on: which exceptions are worth another attempt (anything else is raised at once).
+        :param wait: the wait before the next attempt; default :meth:`planned`.
+        """
+        return tenacity.Retrying(
+            stop=self._exhausted,
+            wait=wait or self.planned,
+            retry=tenacity.retry_if_exception(retry_on),
+            before_sleep=before_sleep,
+            sleep=sleep,
+            reraise=True,
+        )
+
+
+_RETRY_AFTER = Retry()
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or ``None``."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date, via urllib3), or ``None``."""
     try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+        return _RETRY_AFTER.parse_retry_after(value.strip()) if value and value.strip() else None
+    except Exception:  # urllib3 raises InvalidHeader for anything unreadable; treat as absent
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def is_retryable_status(status: int) -> bool:
+    """429 and 5xx are transient by HTTP's own definition; every other 4xx is the caller's problem."""
+    return status == 429 or 500 <= status <= 599
+
+
+def _root_cause(exc: BaseException) -> BaseException | None:
+    reason = exc.args[0] if exc.args else None
+    return getattr(reason, "reason", reason) if isinstance(reason, BaseException) else None
+
+
+_WEATHER = (
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    TimeoutError,
+    BrokenPipeError,
+)
+
+
+def is_retryable_exception(exc: BaseException) -> bool:
+    """Timeouts, resets, aborted or refused connections and truncated bodies are worth another try.
+
+    SSL errors, invalid URLs and host names that do not resolve are configuration, not weather:
+    retrying them only delays the real error. An ``HTTPError`` goes by its status.
+    """
+    if isinstance(exc, requests.exceptions.HTTPError):
+        return exc.response is not None and is_retryable_status(exc.response.status_code)
+    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.InvalidURL):
+        return False
+    return isinstance(exc, _WEATHER) and not isinstance(_root_cause(exc), NameResolutionError)
+
+
+def mask_secret(value: str | None) -> None:
+    """Tell Airflow's log redactor about a secret; harmless outside a task."""
+    if not value:
+        return
+    from airflow.sdk.log import mask_secret as airflow_mask_secret
+
+    with contextlib.suppress(Exception):
+        airflow_mask_secret(value)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -177,12 +168,12 @@ def parse_retry_after(value: str | None) -> float | None:
 
 @dataclass(frozen=True)
 class RateLimit:
-    """One budget: starts per sliding minute and requests in flight."""
+    """One budget: starts per sliding window (a minute unless given) and requests in flight."""
 
     requests_per_minute: int
     max_concurrent: int
     name: str = "requests"
-    window_seconds: float = _WINDOW_SECONDS
+    window_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.requests_per_minute < 1 or self.max_concurrent < 1 or self.window_seconds <= 0:
@@ -210,11 +201,11 @@ class _Budget:
 
 
 class RateLimiter:
-    """Sliding-window requests-per-minute plus max-concurrency, across threads of one process.
+    """Starts per sliding window plus max-concurrency for one tenant, across the threads of a process.
 
-    A sliding window (not a fixed one) matters: a fixed window lets 2x the limit through around a
-    window edge, and a limiter that resets every minute makes every worker sleep for the rest of the
-    window after a burst (airbytehq/airbyte PR #85216).
+    ``with limiter.slot(("requests", "batch")):`` blocks until every named budget (default: the first)
+    has room, counts the start and holds a concurrency slot for the body. ``_budget.FleetRateLimiter``
+    adds the same windows counted across every process.
     """
 
     def __init__(
@@ -239,11 +230,12 @@ class RateLimiter:
     def limits(self) -> tuple[RateLimit, ...]:
         return tuple(budget.limit for budget in self._budgets.values())
 
+    def _names(self, names: Sequence[str] | None) -> list[str]:
+        return [next(iter(self._budgets))] if names is None else list(names)
+
     def _select(self, names: Sequence[str] | None) -> list[_Budget]:
-        if names is None:
-            return [next(iter(self._budgets.values()))]
         try:
-            return [self._budgets[name] for name in names]
+            return [self._budgets[name] for name in self._names(names)]
         except KeyError as missing:
             raise ValueError(f"unknown rate limit {missing.args[0]!r}; have {list(self._budgets)}") from None
 
@@ -260,7 +252,7 @@ class RateLimiter:
             self._cond.wait(timeout=seconds)
 
     def acquire(self, names: Sequence[str] | None = None) -> float:
-        """Block until every named budget (default: the first) allows a start. Returns seconds waited."""
+        """Block until every named budget allows a start. Returns seconds waited."""
         budgets = self._select(names)
         started = self._clock()
         with self._cond:
@@ -315,13 +307,14 @@ _REGISTRY: dict[Hashable, RateLimiter] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def limiter_for(key: Hashable, limits: Sequence[RateLimit]) -> RateLimiter:
-    """The process-wide limiter for a tenant key; created on first use, shared by every hook instance."""
+def limiter_for(
+    key: Hashable, limits: Sequence[RateLimit], *, build: Callable[[], RateLimiter] | None = None
+) -> RateLimiter:
+    """The process-wide limiter for a tenant key; created on first use (by ``build``, if given), then shared."""
     with _REGISTRY_LOCK:
         limiter = _REGISTRY.get(key)
         if limiter is None:
-            limiter = RateLimiter(limits)
-            _REGISTRY[key] = limiter
+            limiter = _REGISTRY[key] = build() if build is not None else RateLimiter(limits)
         return limiter
 
 
@@ -331,43 +324,9 @@ def reset_limiters() -> None:
         _REGISTRY.clear()
 
 
-# --------------------------------------------------------------------------------------------------
-# Secrets and retryability
-# --------------------------------------------------------------------------------------------------
-
-
-def mask_secret(value: str | None) -> None:
-    """Tell Airflow's log redactor about a secret; harmless outside a task or without Airflow."""
-    if not value:
-        return
-    try:
-        from airflow.sdk.log import mask_secret as airflow_mask_secret
-    except ImportError:  # pragma: no cover - Airflow is a hard dependency, but keep the helper generic
-        return
-    with contextlib.suppress(Exception):
-        airflow_mask_secret(value)
-
-
-def is_retryable_status(status: int) -> bool:
-    """429 and 5xx are transient by HTTP's own definition; every other 4xx is the caller's problem."""
-    return status == 429 or 500 <= status <= 599
-
-
-def is_retryable_exception(exc: BaseException) -> bool:
-    """Timeouts, resets, aborted or refused connections and truncated bodies are worth another try.
-
-    ``requests`` wraps most of these as ConnectionError/Timeout/ChunkedEncodingError; an HTTPError
-    carries its response, so its status decides. SSL and invalid-URL errors are configuration, not
-    weather: retrying them only delays the real error.
-    """
-    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.InvalidURL):
-        return False
-    if isinstance(exc, requests.exceptions.HTTPError):
-        response = exc.response
-        return response is not None and is_retryable_status(response.status_code)
-    if isinstance(
-        exc,
-        requests.exceptions.Timeout | requests.exceptions.ConnectionError | requests.exceptions.ChunkedEncodingError,
-    ):
-        return True
-    return isinstance(exc, ConnectionResetError | ConnectionAbortedError | TimeoutError | BrokenPipeError)
+def describe_failure(exc: BaseException) -> str:
+    """A short, secret-free name for a transport failure, e.g. ``ConnectTimeout`` or ``ConnectionError (refused)``."""
+    cause: Any = _root_cause(exc)
+    if isinstance(cause, NameResolutionError):
+        return f"{type(exc).__name__} (host name does not resolve)"
+    return f"{type(exc).__name__} (connection refused)" if "refused" in str(cause).lower() else type(exc).__name__

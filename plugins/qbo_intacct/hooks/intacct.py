@@ -26,6 +26,11 @@ What a finance reader must know
 - **Entities.** A session is per entity (``LOCATIONENTITY`` id) or top level (``""``). An entity
   session sees that entity's records (and shared top-level ones); top-level reads see everything when
   ``show_private=True``.
+- **Sessions are shared by the tasks of a run.** An entity's session is kept encrypted in the state
+  database until Intacct's own ``sessiontimeout`` (see ``_intacct_sessions``), so the next task on
+  any worker uses it instead of signing in again; a session Intacct refuses is replaced once.
+- **Failed sign-ins are never retried** (repeated failures can lock the user out): the
+  :class:`IntacctAuthError` names the connection, host, company and user and says what to check.
 
 Choices where Sage's documentation is silent (api-facts.md "NOT FOUND"), each a decision:
 - Expired/invalid session errorno is NOT FOUND: any authentication-level failure on a *session*
@@ -43,7 +48,11 @@ Choices where Sage's documentation is silent (api-facts.md "NOT FOUND"), each a 
   bounds (the async limit is 500,000 characters; a third-party page recommends about 100 records).
 - Concurrency: Intacct's default is 2 concurrent API requests per company. Within one process a
   limiter keyed by company id holds this hook to 2 in flight; across processes the Airflow pool
-  ``intacct_api`` (2 slots) does.
+  ``intacct_api`` (2 slots) does. Intacct has no per-minute limit (it bills per transaction), so
+  there is no fleet-wide window here.
+- Unreadable replies: control characters (which XML forbids and Intacct may send) are kept; a reply
+  that still cannot be parsed raises :class:`IntacctXmlError` naming the request controlid, the
+  functions, the object and the record nearest to where parsing stopped.
 - Retries: HTTP 429 / ``GW-0010``, HTTP 5xx except 524, connection resets and timeouts, with
   full-jitter backoff. 524 ("CDN cut the connection but the system is still processing") is not
   retried, like Sage's own SDK: it surfaces as an :class:`IntacctControlError`, and a rerun is safe
@@ -60,8 +69,8 @@ session ids (all of which are also registered with Airflow's secret masker).
 
 from __future__ import annotations
 
+import re
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,9 +81,13 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
+import tenacity
 import urllib3
-from airflow.sdk import BaseHook
+from airflow.providers.http.hooks.http import HttpHook
+from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
+from sqlalchemy.exc import DBAPIError
 
+from qbo_intacct.hooks._intacct_sessions import IntacctSessionStore, NoSessionStore, StoredSession
 from qbo_intacct.hooks._intacct_xml import (
     ErrorDetail,
     FunctionCall,
@@ -95,14 +108,17 @@ from qbo_intacct.hooks._intacct_xml import (
     render_function,
     request_control_id,
 )
+from qbo_intacct.hooks._qbo_tokens import engine_for, state_database_url
 from qbo_intacct.hooks._transport import (
     RateLimit,
     RetryPolicy,
+    describe_failure,
     is_retryable_exception,
     limiter_for,
     mask_secret,
     parse_retry_after,
 )
+from qbo_intacct.state_db import StateDatabaseError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,7 +146,9 @@ MAX_READ_KEYS = 100
 COMPANY_CONCURRENCY = 2
 _SESSION_RENEW_MARGIN_SECONDS = 60.0
 #: Writes may run up to 15 minutes synchronously at Intacct: wait that long before calling it lost.
-DEFAULT_WRITE_TIMEOUT: tuple[float, float] = (10.0, 900.0)
+DEFAULT_WRITE_TIMEOUT: tuple[float, float] = (5.0, 900.0)
+#: Reads: a connection is made in milliseconds or not at all, so an unreachable host fails in seconds.
+DEFAULT_READ_TIMEOUT: tuple[float, float] = (5.0, 300.0)
 #: Least wait before resending a write whose answer was lost after it was sent.
 DEFAULT_WRITE_RESEND_DELAY_SECONDS = 30.0
 #: Least wait after a throttling answer (429, GW-0010, "API rate limit exceeded").
@@ -380,8 +398,10 @@ class _TransientError(Exception):
         may_still_run: bool = False,
         gateway_gave_up: bool = False,
         http_status: int | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(reason)
+        self.unreachable = unreachable
         self.http_status = http_status
         self.reason = reason
         self.penalty = penalty
@@ -422,8 +442,12 @@ def _transient_text(errors: Sequence[ErrorDetail]) -> str | None:
 # --------------------------------------------------------------------------------------------------
 
 
-class IntacctHook(BaseHook):
+class IntacctHook(HttpHook):
     """Sage Intacct XML gateway client for Airflow.
+
+    Built on the HTTP provider's ``HttpHook`` with its own connection type (as the dbt Cloud hook
+    is): the provider mounts the keep-alive adapter (a synchronous write may take 15 minutes) and
+    sends; tenacity runs the retries; this class knows the gateway (envelope, sessions, control ids).
 
     :param intacct_conn_id: Airflow connection (type ``intacct``): login = user id, password = user
         password; extra ``sender_id``, ``sender_password``, ``company_id``, ``entity_id`` (default
@@ -452,7 +476,7 @@ class IntacctHook(BaseHook):
         intacct_conn_id: str = default_conn_name,
         entity_id: str | None = None,
         functions_per_request: int = DEFAULT_FUNCTIONS_PER_REQUEST,
-        timeout: float | tuple[float, float] = (10.0, 300.0),
+        timeout: float | tuple[float, float] = DEFAULT_READ_TIMEOUT,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         retry_policy: RetryPolicy | None = None,
         write_timeout: float | tuple[float, float] = DEFAULT_WRITE_TIMEOUT,
@@ -463,7 +487,15 @@ class IntacctHook(BaseHook):
         for secret in ("password", "sender_password", "user_password", "session_id", "sessionid"):
             if secret in kwargs:
                 raise TypeError(f"IntacctHook does not take {secret!r}: secrets come from the Airflow connection")
-        super().__init__(**kwargs)
+        logger_name = kwargs.pop("logger_name", None)
+        if kwargs:
+            raise TypeError(f"IntacctHook got unexpected arguments {sorted(kwargs)}")
+        super().__init__(
+            method="POST",
+            http_conn_id=intacct_conn_id,
+            adapter=TCPKeepAliveAdapter(idle=120, count=20, interval=30, pool_maxsize=2 * COMPANY_CONCURRENCY + 2),
+        )
+        self._logger_name = logger_name
         if functions_per_request < 1:
             raise ValueError("functions_per_request must be at least 1")
         self.intacct_conn_id = intacct_conn_id
@@ -524,12 +556,42 @@ class IntacctHook(BaseHook):
 
     @cached_property
     def _http(self) -> requests.Session:
-        http = requests.Session()
+        """One keep-alive session per hook, mounted by the provider (not ``HttpHook.get_conn()``, which
+        would turn the connection extras, the sender password among them, into request headers)."""
+        self.base_url = self._settings.endpoint_url
+        self._base_url_initialized = True
+        http = self._configure_session_from_mount_adapters(requests.Session())
         http.headers.update({"Content-Type": "application/xml; charset=utf-8", "Accept": "application/xml"})
         return http
 
-    def get_conn(self) -> requests.Session:
+    def get_conn(self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None) -> Any:
+        """The hook's session (``HttpHook``'s signature; the arguments are not used)."""
         return self._http
+
+    def _where(self) -> str:
+        """Where a failure happened, for messages: connection id, host, company and user (no secret)."""
+        s = self._settings
+        host = urlsplit(s.endpoint_url).netloc or s.endpoint_url
+        return f"connection {self.intacct_conn_id!r} (host {host}, company {s.company_id}, user {s.user_id})"
+
+    @cached_property
+    def _stored_sessions(self) -> IntacctSessionStore | NoSessionStore:
+        s = self._settings
+        try:
+            return IntacctSessionStore(
+                engine_for(state_database_url()),
+                endpoint_url=s.endpoint_url,
+                company_id=s.company_id,
+                user_id=s.user_id,
+                sender_id=s.sender_id,
+                user_password=s.user_password,
+                sender_password=s.sender_password,
+            )
+        except (DBAPIError, StateDatabaseError) as exc:
+            self.log.warning(
+                "Intacct sessions cannot be kept in the state database (%s); each task signs in", type(exc).__name__
+            )
+            return NoSessionStore()
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -575,14 +637,15 @@ class IntacctHook(BaseHook):
             entity=entity,
         )
         if not response.auth_ok:
-            raise self._auth_error(response.auth_errors, "Intacct refused the user login")
+            raise self._auth_error(response.auth_errors, f"Intacct refused the sign-in for {self._where()}")
         result = response.results[0] if response.results else None
         if result is None or result.status != "success" or not result.records:
             errs = result.errors if result else ()
             raise IntacctAuthError(
-                "Intacct did not open an API session"
-                + (f" for entity {entity!r}" if entity else "")
-                + (f": {errs[0].text()}" if errs else ""),
+                f"Intacct did not open an API session for {self._where()}"
+                + (f" in entity {entity!r}" if entity else "")
+                + (f": {errs[0].text()}" if errs else "")
+                + ". Check the user's access to that entity; not retried",
                 errorno=errs[0].errorno if errs else "",
             )
         api = result.records[0]
@@ -604,27 +667,59 @@ class IntacctHook(BaseHook):
         )
 
     def _session(self, entity: str) -> _Session:
+        """The entity's session: this hook's, else one another task stored (state DB), else a new sign-in."""
         with self._session_lock:
             cached = self._sessions.get(entity)
-            if cached is not None and cached.expires_at is not None:
-                left = (cached.expires_at - datetime.now(UTC)).total_seconds()
-                if left < _SESSION_RENEW_MARGIN_SECONDS:
-                    cached = None
+            now = datetime.now(UTC)
+            if (
+                cached is not None
+                and cached.expires_at is not None
+                and (cached.expires_at - now).total_seconds() < _SESSION_RENEW_MARGIN_SECONDS
+            ):
+                cached = None
+            if cached is None:
+                stored = self._stored_sessions.get(entity, valid_after=now.timestamp() + _SESSION_RENEW_MARGIN_SECONDS)
+                # The stored endpoint is re-checked like a fresh one: our credentials go wherever it points.
+                if stored is not None and _same_endpoint_family(self._settings.endpoint_url, stored.endpoint_url):
+                    expires = datetime.fromtimestamp(stored.expires_at, UTC) if stored.expires_at else None
+                    cached = _Session(stored.session_id, stored.endpoint_url, entity, expires)
             if cached is None:
                 cached = self._open_session(entity)
-                self._sessions[entity] = cached
+                self._stored_sessions.put(
+                    entity,
+                    StoredSession(
+                        cached.session_id,
+                        cached.endpoint_url,
+                        cached.expires_at.timestamp() if cached.expires_at else None,
+                    ),
+                    now=now.timestamp(),
+                )
+            self._sessions[entity] = cached
             return cached
 
     def _drop_session(self, entity: str, session: _Session) -> None:
         with self._session_lock:
             if self._sessions.get(entity) is session:
                 del self._sessions[entity]
+            self._stored_sessions.drop(entity, session.session_id)
+
+    def _slide_session(self, session: _Session, new_expiry: datetime) -> None:
+        """Every call pushes Intacct's timeout out; tell the state DB when it moved by more than a minute."""
+        previous = session.expires_at
+        session.expires_at = new_expiry
+        if previous is None or (new_expiry - previous).total_seconds() > 60:
+            self._stored_sessions.extend(session.entity_id, session.session_id, new_expiry.timestamp())
 
     @staticmethod
     def _auth_error(errors: Sequence[ErrorDetail], fallback: str) -> IntacctAuthError:
+        """A refusal says what to fix, and is not retried: failed sign-ins count towards a lock-out."""
+        advice = (
+            ". Check the user id, user password and company id (and the Web Services sender id and password) in "
+            "the connection; not retried, so repeated failed sign-ins cannot lock the user out"
+        )
         if not errors:
-            return IntacctAuthError(fallback)
-        return IntacctAuthError(f"{fallback}: {errors[0].text()}", errorno=errors[0].errorno)
+            return IntacctAuthError(fallback + advice)
+        return IntacctAuthError(f"{fallback}: {errors[0].text()}{advice}", errorno=errors[0].errorno)
 
     # ---------------------------------------------------------------- transport
 
@@ -637,6 +732,7 @@ class IntacctHook(BaseHook):
         record_keys: Sequence[str],
         entity: str,
         is_write: bool = False,
+        objects: Sequence[str] = (),
     ) -> GatewayResponse:
         """POST one request with retries for transient failures; returns a control-level success.
 
@@ -648,12 +744,12 @@ class IntacctHook(BaseHook):
         a write a gateway gave up on (502, 504, 524) raises :class:`IntacctControlError`, and the
         task's rerun replays the same controlids once Intacct has finished.
         """
-        delays = self.retry_policy.delays()
-        attempt = 0
-        while True:
-            attempt += 1
+        progress = {"attempt": 0, "control_id": "-"}
+
+        def once() -> GatewayResponse:
+            progress["attempt"] += 1
             body = build_body()
-            control_id = _control_id_of(body)
+            control_id = progress["control_id"] = _control_id_of(body)
             try:
                 return self._attempt(
                     body,
@@ -662,7 +758,8 @@ class IntacctHook(BaseHook):
                     names=names,
                     record_keys=record_keys,
                     entity=entity,
-                    attempt=attempt,
+                    attempt=progress["attempt"],
+                    objects=objects,
                     timeout=self.write_timeout if is_write else self.timeout,
                 )
             except _TransientError as transient:
@@ -676,25 +773,41 @@ class IntacctHook(BaseHook):
                         "make it idempotent)",
                         http_status=transient.http_status,
                     ) from None
-                planned = next(delays, None)
-                if planned is None:
-                    raise IntacctControlError(
-                        f"Intacct request {control_id} still failing after {attempt} attempts ({transient.reason})"
-                    ) from None
-                delay = self._retry_delay(transient, planned, is_write=is_write)
-                with self._stats_lock:
-                    self.retries += 1
-                if transient.penalty:
-                    self._limiter.penalise(delay)
-                if is_write and transient.may_still_run:
-                    self.log.warning(
-                        "Intacct write request %s: %s; the original may still be running, waiting %.0f s before "
-                        "resending with the same controlids",
-                        control_id,
-                        transient.reason,
-                        delay,
-                    )
-                time.sleep(delay)
+                raise
+
+        def wait(retry_state: tenacity.RetryCallState) -> float:
+            transient = retry_state.outcome.exception() if retry_state.outcome else None
+            assert isinstance(transient, _TransientError)
+            return self._retry_delay(transient, self.retry_policy.planned(retry_state), is_write=is_write)
+
+        def before_sleep(retry_state: tenacity.RetryCallState) -> None:
+            transient = retry_state.outcome.exception() if retry_state.outcome else None
+            assert isinstance(transient, _TransientError)
+            delay = retry_state.upcoming_sleep
+            with self._stats_lock:
+                self.retries += 1
+            if transient.penalty:
+                self._limiter.penalise(delay)
+            if is_write and transient.may_still_run:
+                self.log.warning(
+                    "Intacct write request %s: %s; the original may still be running, waiting %.0f s before "
+                    "resending with the same controlids",
+                    progress["control_id"],
+                    transient.reason,
+                    delay,
+                )
+
+        retrying = self.retry_policy.retrying(
+            retry_on=lambda exc: isinstance(exc, _TransientError), wait=wait, before_sleep=before_sleep
+        )
+        try:
+            return retrying(once)
+        except _TransientError as transient:
+            raise IntacctControlError(
+                f"Intacct request {progress['control_id']} still failing after {progress['attempt']} attempts "
+                f"({transient.reason}) on {self._where()}"
+                + ("; check the connection's endpoint_url and the network" if transient.unreachable else "")
+            ) from None
 
     def _retry_delay(self, transient: _TransientError, planned: float, *, is_write: bool) -> float:
         """The wait before the next attempt: jittered backoff, raised to the server's Retry-After and floors."""
@@ -716,29 +829,37 @@ class IntacctHook(BaseHook):
         entity: str,
         attempt: int,
         timeout: float | tuple[float, float],
+        objects: Sequence[str] = (),
     ) -> GatewayResponse:
         log_args = (control_id, len(names), _summarise_names(names), entity or "top", attempt)
         with self._limiter.slot(("requests",)):
             with self._stats_lock:
                 self.requests_sent += 1
             try:
-                http = self._http.post(url, data=body, timeout=timeout)
+                prepared = self._http.prepare_request(requests.Request("POST", url, data=body))
+                http = self.run_and_check(self._http, prepared, {"timeout": timeout, "check_response": False})
             except requests.RequestException as exc:
                 self._log_request(log_args, type(exc).__name__, "-", "-", record_keys)
                 if is_retryable_exception(exc):
                     # Unless no connection was ever made, the request may have arrived and may still
                     # be running: a write is resent only after write_resend_delay_seconds.
-                    raise _TransientError(type(exc).__name__, may_still_run=not _never_left(exc)) from None
-                raise IntacctControlError(f"Intacct request {control_id} failed: {type(exc).__name__}") from None
+                    never_left = _never_left(exc)
+                    raise _TransientError(
+                        describe_failure(exc), may_still_run=not never_left, unreachable=never_left
+                    ) from None
+                raise IntacctControlError(
+                    f"Intacct request {control_id} failed: {describe_failure(exc)} on {self._where()}; check the "
+                    "connection's endpoint_url"
+                ) from None
         status = http.status_code
         response: GatewayResponse | None = None
         if http.content:
             try:
                 response = parse_response(http.content)
-            except IntacctXmlError:
+            except IntacctXmlError as unreadable:
                 if status == 200:
                     self._log_request(log_args, status, "unreadable", "-", record_keys)
-                    raise
+                    raise self._unreadable(unreadable, http.content, control_id, names, objects, entity) from None
         control_errnos = [e.errorno for e in response.control_errors] if response else []
         errnos = control_errnos + ([e.errorno for e in response.auth_errors] if response else [])
         if response is not None:
@@ -781,7 +902,8 @@ class IntacctHook(BaseHook):
             raise _TransientError("gateway temporarily off-line")
         if status == 401 or (response is not None and any(e in _LOGIN_ERRORNOS for e in control_errnos)):
             raise self._auth_error(
-                response.control_errors if response else (), "Intacct refused the sender or user credentials"
+                response.control_errors if response else (),
+                f"Intacct refused the sender or user credentials for {self._where()}",
             )
         if status != 200 or response is None:
             first = response.control_errors[0].text() if response and response.control_errors else ""
@@ -809,6 +931,27 @@ class IntacctHook(BaseHook):
             )
         return response
 
+    def _unreadable(
+        self,
+        error: IntacctXmlError,
+        body: bytes,
+        control_id: str,
+        names: Sequence[str],
+        objects: Sequence[str],
+        entity: str,
+    ) -> IntacctXmlError:
+        """An unparseable reply, named: request controlid, functions, objects, entity and the nearest record."""
+        near = _record_near(body, error.line, error.column)
+        what = " ".join([_summarise_names(names), *objects])
+        named = IntacctXmlError(
+            f"Intacct's reply to request {control_id} ({what}, entity {entity or 'top'}) is not readable: "
+            f"{error.message}" + (f", inside the record {near}" if near else "") + ". Nothing from this reply was "
+            "used; ask again (a rerun is safe) and, if it persists, look at that record in Intacct",
+            record_key=near,
+        )
+        named.line, named.column = error.line, error.column
+        return named
+
     def _log_request(
         self, args: tuple[Any, ...], http: Any, status: str, errnos: str, record_keys: Sequence[str]
     ) -> None:
@@ -834,6 +977,7 @@ class IntacctHook(BaseHook):
         trees = [render_function(c, s.tz) for c in calls]
         control_id = request_control_id([c.control_id for c in calls])
         names = [c.name for c in calls]
+        objects = list(dict.fromkeys(_object_of(c) for c in calls if _object_of(c)))
         record_keys = [c.record_key for c in calls if c.record_key]
         for renewal in range(2):
             session = self._session(entity)
@@ -858,6 +1002,7 @@ class IntacctHook(BaseHook):
                     record_keys=record_keys,
                     entity=entity,
                     is_write=unique_id,
+                    objects=objects,
                 )
             except IntacctAuthError as refused:
                 # HTTP 401 / sign-in errorno on a session request: the session, not the login, may be
@@ -876,7 +1021,7 @@ class IntacctHook(BaseHook):
             if response.auth_ok:
                 new_expiry = _parse_timeout(response.session_timeout)
                 if new_expiry is not None:
-                    session.expires_at = new_expiry  # sliding: every call pushes the timeout out
+                    self._slide_session(session, new_expiry)
                 return response
             # Authentication failed on a session request: no function ran, so re-sending is safe.
             self._drop_session(entity, session)
@@ -1264,13 +1409,11 @@ class IntacctHook(BaseHook):
         """Open a top-level API session: proves sender, user and company credentials together."""
         try:
             settings = self._settings
-            with self._session_lock:
-                self._sessions.pop("", None)
-            self._session("")
+            self._open_session("")  # a real sign-in, not a stored session: it must prove the credentials
         except IntacctError as exc:
             return False, str(exc)
         except requests.RequestException as exc:
-            return False, f"Could not reach Intacct: {type(exc).__name__}"
+            return False, f"Could not reach Intacct: {describe_failure(exc)} ({self._where()})"
         return True, f"Connected to Intacct company {settings.company_id} as user {settings.user_id}"
 
 
@@ -1279,6 +1422,32 @@ def _control_id_of(body: bytes) -> str:
     start = body.find(b"<controlid>")
     end = body.find(b"</controlid>", start)
     return body[start + 11 : end].decode("utf-8", "replace") if start >= 0 and end > start else "-"
+
+
+def _object_of(call: FunctionCall) -> str:
+    """The object a function works on (``query``/``read``: its ``object``; ``create``: the payload's tag)."""
+    payload = call.payload or {}
+    if isinstance(payload.get("object"), str):
+        return str(payload["object"])
+    if call.name in ("create", "update") and len(payload) == 1:
+        return str(next(iter(payload)))
+    return ""
+
+
+_RECORD_ID = re.compile(rb"<(RECORDNO|recordno|[A-Z]+ID)>([^<]{1,100})</\1>")
+
+
+def _record_near(body: bytes, line: int | None, column: int | None) -> str | None:
+    """The last record id (RECORDNO or an ...ID field) before where the parser stopped, if any."""
+    if line is None:
+        return None
+    lines = body.split(b"\n")
+    stop = sum(len(text) + 1 for text in lines[: line - 1]) + (column or 0)
+    found = list(_RECORD_ID.finditer(body[:stop]))
+    if not found:
+        return None
+    name, value = found[-1].group(1).decode(), found[-1].group(2).decode("utf-8", "replace")
+    return f"{name} {value}"
 
 
 def _summarise_names(names: Sequence[str]) -> str:

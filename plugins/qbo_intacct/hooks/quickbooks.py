@@ -24,13 +24,16 @@ What a finance reader must know
 * **Rotated refresh tokens** are kept encrypted in the state database (see ``_qbo_tokens``), because
   Airflow 3 tasks cannot write connections. Paste a new refresh token into the connection to
   re-authorise; the connection's value then wins.
-* **Throttling.** A process-wide limiter keeps each realm under 500 requests/min (we aim at 475),
-  10 requests in any one second, 10 in flight and 40 batch calls/min, so the server should not need
-  to say 429. If it does (other processes or apps share the realm), the hook waits (``Retry-After``
-  if sent, else at least ``throttle_wait_seconds``, default 60 s as Intuit asks, jittered up to
-  +25%) and retries; 5xx, timeouts and resets back off exponentially with full jitter.
+* **Throttling.** One budget per realm for the whole fleet: every worker process and machine
+  counts its starts in the state database (``_budget``), so together they stay under 500
+  requests/min (we aim at 475), 10 in any one second and 40 batch calls/min; each process holds at
+  most 10 in flight (Airflow pools cap concurrency across workers). The server should therefore not
+  need to say 429. If it does (another app shares the realm), every worker on the realm pauses and
+  the hook waits (``Retry-After`` if sent, else at least ``throttle_wait_seconds``, default 60 s as
+  Intuit asks, jittered up to +25%) and retries; 5xx, timeouts and resets back off exponentially
+  with full jitter (tenacity), bounded in attempts and in total wait. Refusals are not retried.
 * **Timeouts.** Intuit lets a request run up to 120 s. Writes therefore wait ``write_timeout``
-  (default 10 s connect, 130 s read) before giving up and resending, so a resend never overlaps an
+  (default 5 s connect, 130 s read) before giving up and resending, so a resend never overlaps an
   original that is still running; reads use the shorter ``timeout``.
 * **Token refresh holds a database lock briefly.** One refresh attempt (``refresh_timeout``,
   default 25 s) is made while the token row is locked; retries happen outside the lock.
@@ -60,7 +63,6 @@ import json
 import logging
 import random
 import re
-import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,17 +70,21 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
-from airflow.sdk import BaseHook
+import tenacity
+from airflow.providers.http.hooks.http import HttpHook
+from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
+from qbo_intacct.hooks._budget import FleetRateLimiter, SharedBudget, budget_engine
 from qbo_intacct.hooks._qbo_tokens import QboTokenStore, TokenGrant, engine_for, state_database_url
 from qbo_intacct.hooks._transport import (
     ApiError,
     RateLimit,
     RateLimiter,
     RetryPolicy,
+    describe_failure,
     is_retryable_exception,
     limiter_for,
     mask_secret,
@@ -237,6 +243,38 @@ class _Response:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class _Call:
+    """One logical request across its attempts (the same requestid, body and timeout every time)."""
+
+    method: str
+    url: str
+    query: dict[str, str]
+    payload: bytes | None
+    content_type: str
+    timeout: Any
+    endpoint: str
+    record_key: str | None
+    budgets: Sequence[str]
+    raise_fault: bool
+    attempt: int = 0
+
+
+class _Transient(Exception):  # noqa: N818 - an internal signal to tenacity, never raised to callers
+    """This attempt failed in a way another attempt may fix; ``failure`` is what callers get if none does."""
+
+    def __init__(self, failure: QuickBooksError, *, retry_after: float | None = None, throttled: bool = False) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+        self.retry_after = retry_after
+        self.throttled = throttled
+
+    def give_up(self, attempts: int) -> QuickBooksError:
+        self.failure.message = self.failure.message.replace("{attempts}", str(attempts))
+        self.failure.args = (self.failure.message,)
+        return self.failure
+
+
 # --------------------------------------------------------------------------------------------------
 # JSON with exact decimals
 # --------------------------------------------------------------------------------------------------
@@ -340,8 +378,13 @@ def _check_entity(entity: str) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-class QuickBooksHook(BaseHook):
-    """QuickBooks Online Accounting API v3 for one realm (company), through an Airflow connection."""
+class QuickBooksHook(HttpHook):
+    """QuickBooks Online Accounting API v3 for one realm (company), through an Airflow connection.
+
+    Built on the HTTP provider's ``HttpHook`` with its own connection type, as the dbt Cloud hook is:
+    the provider mounts the keep-alive adapter and sends (``run_and_check``); tenacity runs the
+    retries; this class knows Intuit (OAuth, faults, requestid, throttling).
+    """
 
     conn_name_attr = "quickbooks_conn_id"
     default_conn_name = "quickbooks_default"
@@ -356,7 +399,9 @@ class QuickBooksHook(BaseHook):
     DEFAULT_REQUESTS_PER_SECOND: ClassVar[int] = 10
     #: Read timeout for writes: above Intuit's 120 s server-side limit, so we never resend while the
     #: original may still be running.
-    DEFAULT_WRITE_TIMEOUT: ClassVar[tuple[float, float]] = (10.0, 130.0)
+    DEFAULT_WRITE_TIMEOUT: ClassVar[tuple[float, float]] = (5.0, 130.0)
+    #: A connection is made in milliseconds or not at all: an unreachable host fails in seconds.
+    DEFAULT_CONNECT_TIMEOUT: ClassVar[float] = 5.0
     #: One token request under the database lock may take this long (see ``_qbo_tokens``).
     DEFAULT_REFRESH_TIMEOUT: ClassVar[float] = 25.0
     #: Intuit's CDC cap (objects per response); a full response is treated as truncated.
@@ -378,6 +423,7 @@ class QuickBooksHook(BaseHook):
         requests_per_second: int = DEFAULT_REQUESTS_PER_SECOND,
         write_timeout: float | tuple[float, float] = DEFAULT_WRITE_TIMEOUT,
         refresh_timeout: float = DEFAULT_REFRESH_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         for name in _SECRET_KWARGS:
@@ -388,9 +434,19 @@ class QuickBooksHook(BaseHook):
                     UserWarning,
                     stacklevel=2,
                 )
-        super().__init__(**kwargs)
+        logger_name = kwargs.pop("logger_name", None)
+        if kwargs:
+            raise TypeError(f"QuickBooksHook got unexpected arguments {sorted(kwargs)}")
+        keep_alive = TCPKeepAliveAdapter(
+            idle=120, count=20, interval=30, pool_connections=4, pool_maxsize=max(16, 2 * max_concurrent)
+        )
+        super().__init__(method="POST", http_conn_id=quickbooks_conn_id, adapter=keep_alive)
+        self._logger_name = logger_name
         self.quickbooks_conn_id = quickbooks_conn_id
-        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.timeout: float | tuple[float, float] = (
+            timeout if isinstance(timeout, tuple) else (min(connect_timeout, timeout), timeout)
+        )
         self.write_timeout = write_timeout
         self.refresh_timeout = refresh_timeout
         self.retry_policy = RetryPolicy(
@@ -408,6 +464,7 @@ class QuickBooksHook(BaseHook):
         #: 429 responses the hook absorbed (waited and retried); for run statistics.
         self.throttled_responses = 0
         self.requests_sent = 0
+        self._masked_token = ""
 
     # -- connection --------------------------------------------------------------------------------
 
@@ -452,11 +509,14 @@ class QuickBooksHook(BaseHook):
 
     @cached_property
     def _session(self) -> requests.Session:
-        session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(16, 2 * self._max_concurrent))
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
+        """One keep-alive session per hook, mounted by the provider (``HttpHook`` would build one per call).
+
+        Not ``HttpHook.get_conn()``: it turns every connection extra into a request header, which
+        would send the refresh token to every endpoint, and sends login/password as Basic auth.
+        """
+        self.base_url = self._settings.base_url
+        self._base_url_initialized = True
+        return self._configure_session_from_mount_adapters(requests.Session())
 
     @property
     def _max_concurrent(self) -> int:
@@ -464,8 +524,17 @@ class QuickBooksHook(BaseHook):
 
     @cached_property
     def _limiter(self) -> RateLimiter:
+        """The realm's limiter in this process; its per-minute and per-second windows are fleet-wide."""
         settings = self._settings
-        return limiter_for(("quickbooks", settings.base_url, settings.realm_id, self.rate_limits), self.rate_limits)
+        scope = f"quickbooks:{settings.realm_id}:{urlsplit(settings.base_url).netloc}"
+        return limiter_for(
+            ("quickbooks", settings.base_url, settings.realm_id, self.rate_limits),
+            self.rate_limits,
+            build=lambda: FleetRateLimiter(
+                self.rate_limits,
+                SharedBudget(budget_engine(state_database_url()), scope=scope, limits=self.rate_limits),
+            ),
+        )
 
     @cached_property
     def _tokens(self) -> QboTokenStore:
@@ -478,10 +547,22 @@ class QuickBooksHook(BaseHook):
             seed_refresh_token=settings.refresh_token,
         )
 
-    def get_conn(self) -> requests.Session:
+    def get_conn(
+        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
+    ) -> requests.Session:
+        """The hook's session (``HttpHook``'s signature; the arguments are not used: calls set their own)."""
         return self._session
 
     # -- OAuth -------------------------------------------------------------------------------------
+
+    def _where(self, url: str) -> str:
+        """``connection 'quickbooks_default' (host quickbooks.api.intuit.com)``: for messages that must say where."""
+        return f"connection {self.quickbooks_conn_id!r} (host {urlsplit(url).netloc or url})"
+
+    def _send(self, method: str, url: str, *, timeout: Any, **request: Any) -> requests.Response:
+        """One HTTP exchange through the provider's ``run_and_check`` (status checks are ours)."""
+        prepared = self._session.prepare_request(requests.Request(method, url, **request))
+        return self.run_and_check(self._session, prepared, {"timeout": timeout, "check_response": False})
 
     def _spend_refresh_token(self, refresh_token: str) -> TokenGrant:
         """POST the refresh grant ONCE, with ``refresh_timeout``. Called by the token store under its lock.
@@ -490,20 +571,24 @@ class QuickBooksHook(BaseHook):
         backoff could keep it for minutes. A transient failure raises a retryable
         :class:`QuickBooksError`; :meth:`_with_token_retries` backs off outside the lock and asks the
         store again (which first re-reads the row: another worker may have refreshed meanwhile).
+        A refusal (``invalid_grant``, ``invalid_client``) is never retried.
         """
         settings = self._settings
         try:
-            response = self._session.post(
+            response = self._send(
+                "POST",
                 settings.token_url,
                 auth=(settings.client_id, settings.client_secret),
                 data={"grant_type": "refresh_token", "refresh_token": refresh_token},
                 headers={"Accept": "application/json"},
-                timeout=self.refresh_timeout,
+                timeout=(min(self.connect_timeout, self.refresh_timeout), self.refresh_timeout),
             )
         except requests.RequestException as exc:
             self._log_request("POST", "oauth token", None, None, None, None, 1, note=type(exc).__name__)
             raise QuickBooksError(
-                f"token refresh failed: {type(exc).__name__}", retryable=is_retryable_exception(exc)
+                f"QuickBooks token refresh failed: {describe_failure(exc)} reaching {self._where(settings.token_url)}; "
+                "check the connection's token_url and the network",
+                retryable=is_retryable_exception(exc),
             ) from None
         tid = response.headers.get("intuit_tid")
         self._log_request("POST", "oauth token", response.status_code, tid, None, None, 1)
@@ -534,26 +619,34 @@ class QuickBooksHook(BaseHook):
         except ValueError:
             error_code = "unreadable response"
         raise QuickBooksAuthError(
-            f"QuickBooks refused the refresh token ({error_code}, HTTP {response.status_code}): re-authorise the "
-            f"app and paste the new refresh token into connection {self.quickbooks_conn_id!r}",
+            f"QuickBooks refused the refresh token ({error_code}, HTTP {response.status_code}) for "
+            f"{self._where(settings.token_url)}: re-authorise the app and paste the new refresh token into "
+            f"connection {self.quickbooks_conn_id!r} (not retried: a refused token does not get better)",
             status=response.status_code,
             intuit_tid=tid,
         )
 
+    def _token_wait(self, retry_state: tenacity.RetryCallState) -> float:
+        failure = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = failure.retry_after if isinstance(failure, QuickBooksError) else None
+        return self.retry_policy.delay_for(retry_after, self.retry_policy.planned(retry_state))
+
+    @cached_property
+    def _token_retrying(self) -> tenacity.Retrying:
+        return self.retry_policy.retrying(
+            retry_on=lambda exc: (
+                isinstance(exc, QuickBooksError) and not isinstance(exc, QuickBooksAuthError) and exc.retryable
+            ),
+            wait=self._token_wait,
+        )
+
     def _with_token_retries(self, obtain: Callable[[], str]) -> str:
         """Run a token-store call, retrying transient refresh failures with backoff OUTSIDE the DB lock."""
-        delays = self.retry_policy.delays()
-        while True:
-            try:
-                token = obtain()
-            except QuickBooksAuthError:
-                raise
-            except QuickBooksError as exc:
-                if exc.retryable and self._sleep_next(delays, exc.retry_after):
-                    continue
-                raise
+        token = self._token_retrying(obtain)
+        if token != self._masked_token:  # the store masks what it reads or mints; this is belt and braces
             mask_secret(token)
-            return token
+            self._masked_token = token
+        return token
 
     def _access_token(self) -> str:
         return self._with_token_retries(lambda: self._tokens.access_token(self._spend_refresh_token))
@@ -564,14 +657,6 @@ class QuickBooksHook(BaseHook):
         )
 
     # -- transport ---------------------------------------------------------------------------------
-
-    def _sleep_next(self, delays: Iterator[float], retry_after: float | None) -> bool:
-        """Sleep before the next attempt; False when the retry budget (attempts or time) is spent."""
-        planned = next(delays, None)
-        if planned is None:
-            return False
-        time.sleep(self.retry_policy.delay_for(retry_after, planned))
-        return True
 
     def _throttle_wait(self, retry_after: float | None) -> float:
         """After a 429: the server's Retry-After, else at least ``throttle_wait_seconds`` (Intuit: 60 s).
@@ -633,10 +718,10 @@ class QuickBooksHook(BaseHook):
         """One logical API call: limiter slot, bearer token, retries with the SAME requestid, fault parsing.
 
         A call with a ``request_id`` is a write and waits ``write_timeout`` (longer than Intuit's own
-        120 s limit) so a resend never races an original still running at Intuit.
+        120 s limit) so a resend never races an original still running at Intuit. Retries are
+        tenacity's, bounded by :attr:`retry_policy` in attempts and in total wait.
         """
         settings = self._settings
-        url = f"{settings.base_url}/company/{settings.realm_id}{path}"
         query: dict[str, str] = {"minorversion": settings.minor_version, **(params or {})}
         if request_id is not None:
             query["requestid"] = request_id
@@ -645,84 +730,133 @@ class QuickBooksHook(BaseHook):
             payload = _encode_json(body).encode()
         elif text_body is not None:
             payload = text_body.encode()
-        timeout = self.write_timeout if request_id is not None else self.timeout
-        delays = self.retry_policy.delays()
+        call = _Call(
+            method=method,
+            url=f"{settings.base_url}/company/{settings.realm_id}{path}",
+            query=query,
+            payload=payload,
+            content_type=content_type,
+            timeout=self.write_timeout if request_id is not None else self.timeout,
+            endpoint=endpoint,
+            record_key=record_key,
+            budgets=budgets,
+            raise_fault=raise_fault,
+        )
+        try:
+            return self._retrying(self._attempt, call)
+        except _Transient as spent:
+            raise spent.give_up(call.attempt) from None
+
+    @cached_property
+    def _retrying(self) -> tenacity.Retrying:
+        """One tenacity loop per hook (its per-call state is thread-local), so threads may share the hook."""
+        return self.retry_policy.retrying(
+            retry_on=lambda exc: isinstance(exc, _Transient), wait=self._transient_wait, before_sleep=self._on_retry
+        )
+
+    def _transient_wait(self, retry_state: tenacity.RetryCallState) -> float:
+        failure = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(failure, _Transient) and failure.throttled:
+            return self._throttle_wait(failure.retry_after)
+        retry_after = failure.retry_after if isinstance(failure, _Transient) else None
+        return self.retry_policy.delay_for(retry_after, self.retry_policy.planned(retry_state))
+
+    def _on_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        failure = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(failure, _Transient) and failure.throttled:
+            self._limiter.penalise(retry_state.upcoming_sleep)  # every worker on the realm backs off
+
+    def _attempt(self, call: _Call) -> _Response:
+        """One attempt (plus, on a 401, one token refresh and resend, which is not a retry)."""
+        call.attempt += 1
         refreshed_after_401 = False
-        attempt = 0
         while True:
-            attempt += 1
             token = self._access_token()
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-            if payload is not None:
-                headers["Content-Type"] = content_type
+            if call.payload is not None:
+                headers["Content-Type"] = call.content_type
             try:
-                with self._limiter.slot(budgets):
+                with self._limiter.slot(call.budgets):
                     self.requests_sent += 1
-                    response = self._session.request(
-                        method, url, params=query, data=payload, headers=headers, timeout=timeout
+                    response = self._send(
+                        call.method,
+                        call.url,
+                        params=call.query,
+                        data=call.payload,
+                        headers=headers,
+                        timeout=call.timeout,
                     )
             except requests.RequestException as exc:
-                retryable = is_retryable_exception(exc)
-                self._log_request(method, endpoint, None, None, None, record_key, attempt, note=type(exc).__name__)
-                if retryable and self._sleep_next(delays, None):
-                    continue
-                raise QuickBooksError(
-                    f"QuickBooks {endpoint} failed: {type(exc).__name__} after {attempt} attempt(s)",
-                    record_key=record_key,
-                    retryable=retryable,
-                ) from None
+                self._log_request(
+                    call.method, call.endpoint, None, None, None, call.record_key, call.attempt, note=type(exc).__name__
+                )
+                failure = QuickBooksError(
+                    f"QuickBooks {call.endpoint} failed: {describe_failure(exc)} reaching {self._where(call.url)} "
+                    f"after {{attempts}} attempt(s); check the connection's base_url and the network",
+                    record_key=call.record_key,
+                    retryable=is_retryable_exception(exc),
+                )
+                if failure.retryable:
+                    raise _Transient(failure) from None
+                failure.message = failure.message.replace("{attempts}", "1")
+                raise failure from None
             status = response.status_code
             tid = response.headers.get("intuit_tid")
             parsed = self._parse_body(response)
-            fault = self._fault_from(parsed, status=status, tid=tid, record_key=record_key)
-            self._log_request(method, endpoint, status, tid, fault.code if fault else None, record_key, attempt)
+            fault = self._fault_from(parsed, status=status, tid=tid, record_key=call.record_key)
+            self._log_request(
+                call.method, call.endpoint, status, tid, fault.code if fault else None, call.record_key, call.attempt
+            )
             if status == 401:
                 if refreshed_after_401:
                     raise QuickBooksAuthError(
-                        f"QuickBooks rejected a freshly refreshed token for {endpoint} (HTTP 401): check the app's "
-                        "access to this company and re-authorise",
-                        record_key=record_key,
+                        f"QuickBooks rejected a freshly refreshed token for {call.endpoint} (HTTP 401) on "
+                        f"{self._where(call.url)}: check the app's access to this company and re-authorise",
+                        record_key=call.record_key,
                         status=status,
                         intuit_tid=tid,
                     )
                 refreshed_after_401 = True
-                attempt -= 1  # a token refresh is not a retry of the request
                 self._refresh_after_401(token)
                 continue
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if status == 429:
                 self.throttled_responses += 1
-                wait = self._throttle_wait(parse_retry_after(response.headers.get("Retry-After")))
-                self._limiter.penalise(wait)
-                if next(delays, None) is not None:
-                    time.sleep(wait)
-                    continue
-                raise QuickBooksError(
-                    f"QuickBooks kept throttling {endpoint} (HTTP 429) after {attempt} attempts",
-                    record_key=record_key,
-                    status=status,
-                    intuit_tid=tid,
-                    retryable=True,
+                raise _Transient(
+                    QuickBooksError(
+                        f"QuickBooks kept throttling {call.endpoint} (HTTP 429) after {{attempts}} attempts",
+                        record_key=call.record_key,
+                        status=status,
+                        intuit_tid=tid,
+                        retryable=True,
+                    ),
+                    retry_after=retry_after,
+                    throttled=True,
                 )
             if status >= 500:
-                if self._sleep_next(delays, parse_retry_after(response.headers.get("Retry-After"))):
-                    continue
-                raise QuickBooksError(
-                    f"QuickBooks {endpoint} failed with HTTP {status} after {attempt} attempts",
-                    record_key=record_key,
-                    status=status,
-                    intuit_tid=tid,
-                    retryable=True,
+                raise _Transient(
+                    QuickBooksError(
+                        f"QuickBooks {call.endpoint} failed with HTTP {status} after {{attempts}} attempts",
+                        record_key=call.record_key,
+                        status=status,
+                        intuit_tid=tid,
+                        retryable=True,
+                    ),
+                    retry_after=retry_after,
                 )
-            if fault is not None and raise_fault:
+            if fault is not None and call.raise_fault:
                 if fault.fault_type in ("AuthenticationFault", "AuthorizationFault", "AuthorizatonFault"):
                     raise QuickBooksAuthError(
-                        str(fault), record_key=record_key, status=status, intuit_tid=tid
+                        f"{fault} on {self._where(call.url)}: check the app's access to this company and re-authorise",
+                        record_key=call.record_key,
+                        status=status,
+                        intuit_tid=tid,
                     ) from fault
                 raise fault
             if status >= 400 and fault is None:
                 raise QuickBooksError(
-                    f"QuickBooks {endpoint} failed with HTTP {status}",
-                    record_key=record_key,
+                    f"QuickBooks {call.endpoint} failed with HTTP {status}",
+                    record_key=call.record_key,
                     status=status,
                     intuit_tid=tid,
                 )

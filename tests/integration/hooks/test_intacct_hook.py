@@ -24,6 +24,7 @@ from qbo_intacct.hooks.intacct import (
     IntacctFunction,
     IntacctHook,
     IntacctValueError,
+    IntacctXmlError,
 )
 
 FAST_RETRIES = RetryPolicy(max_attempts=6, base=0.01, cap=0.05, max_total=5.0)
@@ -61,6 +62,13 @@ def _wait_until_idle(sandbox: Any) -> None:
 
 def _customer(n: int, **extra: Any) -> dict[str, Any]:
     return {"CUSTOMERID": f"C{n:04d}", "NAME": f"Customer {n}", **extra}
+
+
+@pytest.fixture(autouse=True)
+def own_state_database(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own state database: sessions one test's hooks stored never serve another test."""
+    state = {"conn_type": "sqlite", "host": str(tmp_path / "qbo_intacct_state.db")}
+    monkeypatch.setenv("AIRFLOW_CONN_QBO_INTACCT_STATE", json.dumps(state))
 
 
 @pytest.fixture
@@ -551,3 +559,155 @@ def test_a_record_deleted_mid_read_does_not_make_the_next_page_skip_one(hook: In
     assert deleted.ok
     seen += [row["CUSTOMERID"] for row in reader]
     assert seen == ["C0001", "C0002", "C0003", "C0004", "C0005"]
+
+
+# ------------------------------------------------------------------------------------ sessions across tasks
+
+
+def test_the_next_task_reuses_the_entity_sessions_the_first_one_opened(intacct_sandbox: Any) -> None:
+    first_task, second_task = IntacctHook(**FAST), IntacctHook(**FAST)
+    _customers(first_task, entity_id="US")
+    _customers(first_task, entity_id="")
+    _customers(second_task, entity_id="US")
+    _customers(second_task, entity_id="")
+    assert _requests(intacct_sandbox, "getAPISession") == 2
+    assert (first_task.sessions_opened, second_task.sessions_opened) == (2, 0)
+
+
+def test_a_stored_session_intacct_refuses_is_replaced_by_one_new_sign_in(intacct_sandbox: Any) -> None:
+    from qbo_intacct.hooks._intacct_sessions import StoredSession
+
+    hook = IntacctHook(**FAST)
+    far_future = 4_000_000_000.0
+    hook._stored_sessions.put("", StoredSession("not-a-session", hook._settings.endpoint_url, far_future), now=0.0)
+    assert _customers(hook, entity_id="", show_private=True) == []
+    assert _requests(intacct_sandbox, "getAPISession") == 1
+    stored = IntacctHook(**FAST)._stored_sessions.get("", valid_after=0.0)
+    assert stored is not None
+    assert stored.session_id != "not-a-session"  # the new session replaced the refused one
+
+
+def test_the_stored_session_is_encrypted_at_rest(intacct_sandbox: Any, tmp_path: Any) -> None:
+    import sqlite3
+
+    hook = IntacctHook(**FAST)
+    _customers(hook)
+    session_id = hook._session(hook.default_entity).session_id
+    raw = sqlite3.connect(tmp_path / "qbo_intacct_state.db").execute(
+        "SELECT session_enc FROM qbo_intacct_intacct_sessions"
+    )
+    assert all(session_id not in row[0] for row in raw)
+
+
+# ------------------------------------------------------------------------------------ failures that name where
+
+
+def test_a_wrong_password_names_connection_and_host_says_what_to_fix_and_signs_in_once(
+    bad_password_conn: str, intacct_sandbox: Any
+) -> None:
+    with pytest.raises(IntacctAuthError) as caught:
+        _customers(IntacctHook(intacct_conn_id=bad_password_conn, **FAST))
+    message = str(caught.value)
+    host = json.loads(os.environ["AIRFLOW_CONN_INTACCT_DEFAULT"])["extra"]["endpoint_url"].split("/")[2]
+    assert bad_password_conn in message
+    assert host in message
+    assert "user password" in message
+    assert "not retried" in message
+    assert "definitely-not-the-password" not in message
+    assert _requests(intacct_sandbox, "getAPISession") == 1
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_host_fails_in_seconds_naming_connection_and_host(
+    intacct_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_INTACCT_DEFAULT"])
+    port = _closed_port()
+    conn["extra"]["endpoint_url"] = f"http://127.0.0.1:{port}/ia/xml/xmlgw.phtml"
+    monkeypatch.setenv("AIRFLOW_CONN_INTACCT_NOWHERE", json.dumps(conn))
+    hook = IntacctHook(intacct_conn_id="intacct_nowhere", **FAST)
+    assert hook.timeout[0] <= 5.0
+    assert hook.write_timeout[0] <= 5.0
+    started = time.monotonic()
+    with pytest.raises(IntacctControlError) as caught:
+        _customers(hook)
+    assert time.monotonic() - started < 30
+    message = str(caught.value)
+    assert "intacct_nowhere" in message
+    assert f"127.0.0.1:{port}" in message
+    assert "endpoint_url" in message
+
+
+def test_an_unreadable_reply_names_the_request_the_object_and_the_record(
+    intacct_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gateway stand-in on loopback answers with a body no XML parser accepts (the sandbox never does)."""
+    import http.server
+
+    from qbo_intacct.hooks._intacct_sessions import StoredSession
+
+    broken = (
+        b"<response><control><status>success</status></control><operation><authentication>"
+        b"<status>success</status></authentication><result><status>success</status><function>query</function>"
+        b"<data count='2'><CUSTOMER><RECORDNO>41</RECORDNO><NAME>Fine</NAME></CUSTOMER>"
+        b"<CUSTOMER><RECORDNO>42</RECORDNO><NAME>Acme <b>Ltd</NAME></CUSTOMER></data></result></operation></response>"
+    )
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(broken)))
+            self.end_headers()
+            self.wfile.write(broken)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        conn = json.loads(os.environ["AIRFLOW_CONN_INTACCT_DEFAULT"])
+        conn["extra"]["endpoint_url"] = f"http://127.0.0.1:{server.server_port}/ia/xml/xmlgw.phtml"
+        monkeypatch.setenv("AIRFLOW_CONN_INTACCT_GARBLED", json.dumps(conn))
+        hook = IntacctHook(intacct_conn_id="intacct_garbled", **FAST)
+        endpoint = hook._settings.endpoint_url
+        hook._stored_sessions.put("", StoredSession("stored-session", endpoint, 4_000_000_000.0), now=0.0)
+        with pytest.raises(IntacctXmlError) as caught:
+            _customers(hook, entity_id="")
+    finally:
+        server.shutdown()
+    message = str(caught.value)
+    assert "request req-" in message
+    assert "query" in message
+    assert "CUSTOMER" in message
+    assert "RECORDNO 42" in message
+    assert caught.value.record_key == "RECORDNO 42"
+
+
+def test_a_stored_session_pointing_outside_the_configured_endpoint_is_never_used(intacct_sandbox: Any) -> None:
+    from qbo_intacct.hooks._intacct_sessions import StoredSession
+
+    hook = IntacctHook(**FAST)
+    elsewhere = StoredSession("stolen-session", "http://collector.invalid/ia/xml/xmlgw.phtml", 4_000_000_000.0)
+    hook._stored_sessions.put("", elsewhere, now=0.0)
+    assert _customers(hook, entity_id="", show_private=True) == []  # would fail to connect if it went there
+    assert _requests(intacct_sandbox, "getAPISession") == 1
+
+
+def test_without_a_usable_state_database_the_hook_still_works_and_signs_in(
+    intacct_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_QBO_INTACCT_STATE", json.dumps({"conn_type": "mysql", "host": "nowhere"}))
+    hook = IntacctHook(**FAST)
+    assert _customers(hook, entity_id="", show_private=True) == []
+    assert hook.sessions_opened == 1

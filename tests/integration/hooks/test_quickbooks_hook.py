@@ -748,3 +748,114 @@ def test_hook_never_hands_a_secret_to_its_logger(
     assert "QBO POST oauth token status=200" in messages
     assert [name for name, value in secrets.items() if value and value in messages] == []
     assert [name for name, value in secrets.items() if value and value in _all_log_text(caplog, capfd)] == []
+
+
+# ------------------------------------------------------------------------------------ failures that name where
+
+
+def test_a_refused_refresh_token_names_connection_and_host_and_is_spent_once(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _set_connection_refresh_token(monkeypatch, "revoked")
+    with pytest.raises(QuickBooksAuthError) as caught:
+        QuickBooksHook(**FAST).company_info()
+    token_host = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])["extra"]["token_url"].split("/")[2]
+    assert "quickbooks_default" in str(caught.value)
+    assert token_host in str(caught.value)
+    assert "re-authorise" in str(caught.value)
+    assert sum(_statuses(sandbox.counters(), "token", "refresh").values()) == 1  # never retried
+
+
+def test_an_unreachable_api_host_fails_in_seconds_naming_connection_and_host(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
+    conn["extra"]["base_url"] = f"http://127.0.0.1:{port}/v3"
+    monkeypatch.setenv("AIRFLOW_CONN_QUICKBOOKS_DEFAULT", json.dumps(conn))
+    hook = QuickBooksHook(**FAST)
+    assert hook.timeout[0] <= 5.0
+    assert hook.write_timeout[0] <= 5.0
+    started = time.monotonic()
+    with pytest.raises(QuickBooksError) as caught:
+        hook.company_info()
+    assert time.monotonic() - started < 30
+    message = str(caught.value)
+    assert "quickbooks_default" in message
+    assert f"127.0.0.1:{port}" in message
+    assert "base_url" in message
+    assert caught.value.retryable  # the host may come back: a task retry later is reasonable
+
+
+# ------------------------------------------------------------------------------------ one budget for the fleet
+
+_READER_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    go, ready, reads, per_minute = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    from qbo_intacct.hooks.quickbooks import QuickBooksHook
+    hook = QuickBooksHook(requests_per_minute=per_minute, backoff_base_seconds=0.01, backoff_cap_seconds=0.05)
+    hook._settings, hook._tokens, hook._limiter, hook._access_token()  # armed: connection, token, budget
+    ready.touch()
+    while not go.exists():
+        time.sleep(0.005)
+    errors = []
+    for _ in range(reads):
+        try:
+            hook.preferences()
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+    print(json.dumps({"errors": errors, "throttled": hook.throttled_responses}))
+    """
+)
+
+
+def _most_starts_in_any_minute(rows: list[dict[str, Any]]) -> int:
+    times = sorted(datetime.fromisoformat(row["time"]).timestamp() for row in rows)
+    return max((sum(1 for t in times[i:] if t - start < 60.0) for i, start in enumerate(times)), default=0)
+
+
+def test_four_worker_processes_share_one_per_minute_budget_and_no_429_reaches_a_caller(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Four worker processes read at once from one realm whose limit is 12 a minute (set low so the test
+    is quick). Each process alone would think it has all 12; sharing the budget in the state database,
+    the fleet sends 12, waits for the window to slide, then sends the rest: no 429 is ever sent back."""
+    per_minute, workers_n, reads = 12, 4, 4  # 16 reads: 4 of them must wait for the window
+    before = sandbox.configure()["limits"]
+    sandbox.configure(limits={"per_minute": per_minute})
+    try:
+        QuickBooksHook(requests_per_minute=per_minute, **FAST).company_info()  # tokens in the store
+        sandbox.reset_counters()
+        go = tmp_path / "go"
+        ready = [tmp_path / f"ready-{n}" for n in range(workers_n)]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-c", _READER_SCRIPT, str(go), str(r), str(reads), str(per_minute)],
+                cwd=ROOT,
+                env=os.environ.copy(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for r in ready
+        ]
+        deadline = time.monotonic() + 120
+        while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling for the workers to be armed, not timing anything
+        go.touch()
+        outputs = [worker.communicate(timeout=240) for worker in workers]
+        results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+        reads_served = [row for row in sandbox.log() if row["endpoint"] == "preferences"]
+    finally:
+        sandbox.configure(limits=before)
+    assert [r["errors"] for r in results] == [[]] * workers_n, [e[-2000:] for _, e in outputs]
+    statuses = _statuses(sandbox.counters(), "preferences", "read")
+    assert statuses == {"200": workers_n * reads}  # no 429 was ever sent, so none could reach a caller
+    assert sum(r["throttled"] for r in results) == 0
+    assert _most_starts_in_any_minute(reads_served) <= per_minute

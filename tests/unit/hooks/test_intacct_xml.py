@@ -235,3 +235,49 @@ def test_control_failure_has_no_operation() -> None:
     assert not response.control_ok
     assert response.control_errors[0].errorno == "GW-0010"
     assert response.results == ()
+
+
+# ------------------------------------------------------------------------------ replies Intacct really sends
+
+
+def _query_reply(name_xml: bytes) -> bytes:
+    return (
+        b"<response><control><status>success</status></control><operation>"
+        b"<authentication><status>success</status></authentication><result><status>success</status>"
+        b"<function>query</function><controlid>q1</controlid><data count='2' numremaining='0'>"
+        b"<CUSTOMER><RECORDNO>7</RECORDNO><NAME>Plain Co</NAME></CUSTOMER>"
+        b"<CUSTOMER><RECORDNO>8</RECORDNO><NAME>" + name_xml + b"</NAME></CUSTOMER>"
+        b"</data></result></operation></response>"
+    )
+
+
+def test_a_raw_control_character_in_a_record_does_not_make_the_reply_unreadable() -> None:
+    records = parse_response(_query_reply(b"Tab\x0bVert\x01Co")).results[0].records
+    assert [r["NAME"] for r in records] == ["Plain Co", "Tab\x0bVert\x01Co"]  # kept byte for byte
+
+
+def test_a_control_character_reference_is_read_as_the_character() -> None:
+    records = parse_response(_query_reply(b"Bell&#x7;Co &#11;Ltd")).results[0].records
+    assert records[1]["NAME"] == "Bell\x07Co \x0bLtd"
+
+
+def test_a_truly_malformed_reply_says_where_parsing_stopped() -> None:
+    with pytest.raises(IntacctXmlError, match="line 1, column") as caught:
+        parse_response(_query_reply(b"Broken <Co"))
+    assert caught.value.line == 1
+    assert caught.value.column is not None
+
+
+def test_a_far_future_date_time_is_read_as_the_latest_instant_not_an_overflow() -> None:
+    la = ZoneInfo("America/Los_Angeles")
+    record = record_from_xml({"RECORDNO": "7", "WHENMODIFIED": "12/31/9999 23:59:59", "WHENDUE": "12/31/9999"}, la)
+    assert record["WHENMODIFIED"] == datetime.max.replace(tzinfo=UTC)
+    assert record["WHENDUE"] == date(9999, 12, 31)
+
+
+def test_an_impossible_date_raises_a_typed_error_naming_record_and_field() -> None:
+    la = ZoneInfo("America/Los_Angeles")
+    with pytest.raises(IntacctValueError, match="WHENDUE") as caught:
+        record_from_xml({"RECORDNO": "7", "WHENDUE": "02/30/2026"}, la)
+    assert caught.value.record_key == "RECORDNO 7"
+    assert caught.value.field_name == "WHENDUE"

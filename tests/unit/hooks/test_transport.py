@@ -1,4 +1,8 @@
-"""Unit tests of the shared transport helpers (no server needed: these are pure mechanics)."""
+"""Unit tests of the shared transport helpers (no server needed: these are pure mechanics).
+
+The backoff is tenacity's now (``RetryPolicy.retrying``); ``backoff_delays`` below reads the waits
+it takes between the attempts of a call that always fails, so the policy's tests stay as they were.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,6 @@ from qbo_intacct.hooks._transport import (
     RateLimit,
     RateLimiter,
     RetryPolicy,
-    backoff_delays,
     is_retryable_exception,
     is_retryable_status,
     limiter_for,
@@ -24,6 +27,28 @@ from qbo_intacct.hooks._transport import (
     parse_retry_after,
     reset_limiters,
 )
+
+
+def backoff_delays(
+    *,
+    max_attempts: int,
+    base: float = 0.5,
+    cap: float = 30.0,
+    max_total: float = 120.0,
+    rng: random.Random | None = None,
+) -> list[float]:
+    """The sleeps between attempts when every attempt fails (``rng`` is unused: tenacity draws the jitter)."""
+    slept: list[float] = []
+
+    def always_fails() -> None:
+        raise requests.exceptions.ConnectionError("down")
+
+    retrying = RetryPolicy(max_attempts=max_attempts, base=base, cap=cap, max_total=max_total).retrying(
+        retry_on=lambda exc: True, sleep=slept.append
+    )
+    with pytest.raises(requests.exceptions.ConnectionError):
+        retrying(always_fails)
+    return slept
 
 
 class FakeClock:
