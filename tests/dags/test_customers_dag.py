@@ -16,86 +16,24 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Sandbox, airflow_cli_env, environ, load_demo_books, private_token_store
+from conftest import ROOT, airflow_cli_env, private_token_store
+from flow_story import FlowStory as Story
+from flow_story import RunResult, flow_story, records_written
 
 pytestmark = pytest.mark.dag
 
-DEMO_WORKBOOK = ROOT / "include" / "mappings" / "qbo_intacct_mappings.xlsx"
 DUPLICATE_PAIRS = [("31", "32"), ("33", "34"), ("35", "36")]
 CHF_CUSTOMER = "37"
 
 
-@dataclass
-class RunResult:
-    state: str
-    summary: dict[str, Any]
-    writes: dict[str, int]
-    log: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-
-def _writes(sandbox: Sandbox) -> int:
-    return int(sandbox.counters().get("writes") or sandbox.counters().get("records_written") or 0)
-
-
-def _write_rows(sandbox: Sandbox) -> list[dict[str, Any]]:
-    reads = {"query", "read", "readByQuery", "readByName", "getAPISession", "token", "refresh", "readMore"}
-    return [row for row in sandbox.log() if row.get("operation") not in reads and row.get("method") == "POST"]
-
-
-class Story:
-    """Runs the DAG in-process and keeps each named run's result for the tests."""
-
-    def __init__(self, home: Path, sandboxes: dict[str, Sandbox]) -> None:
-        self.home = home
-        self.qbo = sandboxes["qbo"]
-        self.intacct = sandboxes["intacct"]
-        self.workbook = home / "mappings.xlsx"
-        self.staging = home / "staging"
-        self.state_db = home / "state.db"
-        self.runs: dict[str, RunResult] = {}
-
-    def run(self, name: str, **conf: Any) -> RunResult:
-        from airflow.dag_processing.dagbag import DagBag
-
-        for sandbox in (self.qbo, self.intacct):
-            sandbox.reset_counters()
-        dag = DagBag(dag_folder=str(ROOT / "dags" / "qbo_intacct_customers.py")).dags["qbo_intacct_customers"]
-        dagrun = dag.test(run_conf=conf or None)
-        summary_path = self.staging / "summaries" / "qbo_intacct_customers" / "latest.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-        result = RunResult(
-            state=str(dagrun.state),
-            summary=summary.get("summary", {}),
-            writes={"qbo": _writes(self.qbo), "intacct": _writes(self.intacct)},
-            log={"qbo": _write_rows(self.qbo), "intacct": _write_rows(self.intacct)},
-        )
-        self.runs[name] = result
-        return result
-
-
 @pytest.fixture(scope="module")
 def story(sandboxes, airflow_db, tmp_path_factory) -> Iterator[Story]:
-    home = tmp_path_factory.mktemp("customers")
-    load_demo_books(sandboxes, home / "books")
-    story = Story(home, sandboxes)
-    shutil.copy(DEMO_WORKBOOK, story.workbook)
-    env = {
-        "AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT": f"file://{story.staging}",
-        "AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK": str(story.workbook),
-        **private_token_store(sandboxes, story.state_db),
-    }
-    with environ(env):
-        try:
-            yield story
-        finally:
-            from qbo_intacct.ledger.db import dispose_engines
-
-            dispose_engines()
+    with flow_story("qbo_intacct_customers", sandboxes, tmp_path_factory.mktemp("customers")) as story:
+        yield story
 
 
 def _ledger() -> Any:
@@ -482,8 +420,8 @@ def test_broken_workbook_fails_naming_sheet_row_and_column_and_writes_nothing(
     assert "sheet 'Accounts', row" in output
     assert "column 'QuickBooks Account'" in output
     assert "'99999' does not exist in Intacct" in output
-    assert _writes(story.qbo) == 0
-    assert _writes(story.intacct) == 0
+    assert records_written(story.qbo) == 0
+    assert records_written(story.intacct) == 0
 
 
 # -------------------------------------------------------------------------------- issue 10 defects

@@ -10,111 +10,25 @@ happen in module-scoped fixtures, in order; each test asserts one behaviour of o
 from __future__ import annotations
 
 import json
-import logging
 import re
-import shutil
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Sandbox, environ, load_demo_books, private_token_store
+from flow_story import FlowStory as Story
+from flow_story import RunResult, flow_story
 
 pytestmark = pytest.mark.dag
 
-DEMO_WORKBOOK = ROOT / "include" / "mappings" / "qbo_intacct_mappings.xlsx"
 FLOW = "vendors"
 NEW_ACCOUNT = "4400119922"
 
 
-@dataclass
-class RunResult:
-    state: str
-    summary: dict[str, Any]
-    writes: dict[str, int]
-    write_requests: dict[str, int] = field(default_factory=dict)
-
-
-class _Collect(logging.Handler):
-    """Every log line any task writes during the story (the task logs, as Airflow would keep them)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.lines.append(record.getMessage())
-        except Exception:  # a log line that cannot format is not this test's concern
-            self.lines.append(str(record.msg))
-
-
-def _writes(sandbox: Sandbox) -> int:
-    counters = sandbox.counters()
-    return int(counters.get("writes") or counters.get("records_written") or 0)
-
-
-def _write_requests(sandbox: Sandbox) -> int:
-    reads = {"query", "read", "readByQuery", "readByName", "getAPISession", "token", "refresh", "readMore"}
-    return sum(1 for row in sandbox.log() if row.get("operation") not in reads and row.get("method") == "POST")
-
-
-class Story:
-    def __init__(self, home: Path, sandboxes: dict[str, Sandbox]) -> None:
-        self.home = home
-        self.qbo = sandboxes["qbo"]
-        self.intacct = sandboxes["intacct"]
-        self.workbook = home / "mappings.xlsx"
-        self.staging = home / "staging"
-        self.state_db = home / "state.db"
-        self.runs: dict[str, RunResult] = {}
-        self.logs = _Collect()
-
-    def run(self, name: str, **conf: Any) -> RunResult:
-        from airflow.dag_processing.dagbag import DagBag
-
-        for sandbox in (self.qbo, self.intacct):
-            sandbox.reset_counters()
-        dag = DagBag(dag_folder=str(ROOT / "dags" / "qbo_intacct_vendors.py")).dags["qbo_intacct_vendors"]
-        root = logging.getLogger()
-        root.addHandler(self.logs)
-        try:
-            dagrun = dag.test(run_conf=conf or None)
-        finally:
-            root.removeHandler(self.logs)
-        summary_path = self.staging / "summaries" / "qbo_intacct_vendors" / "latest.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-        result = RunResult(
-            state=str(dagrun.state),
-            summary=summary.get("summary", {}),
-            writes={"qbo": _writes(self.qbo), "intacct": _writes(self.intacct)},
-            write_requests={"qbo": _write_requests(self.qbo), "intacct": _write_requests(self.intacct)},
-        )
-        self.runs[name] = result
-        return result
-
-
 @pytest.fixture(scope="module")
 def story(sandboxes, airflow_db, tmp_path_factory) -> Iterator[Story]:
-    home = tmp_path_factory.mktemp("vendors")
-    load_demo_books(sandboxes, home / "books")
-    story = Story(home, sandboxes)
-    story.books = home / "books"  # type: ignore[attr-defined]
-    shutil.copy(DEMO_WORKBOOK, story.workbook)
-    env = {
-        "AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT": f"file://{story.staging}",
-        "AIRFLOW_VAR_QBO_INTACCT_MAPPING_WORKBOOK": str(story.workbook),
-        **private_token_store(sandboxes, story.state_db),
-    }
-    with environ(env):
-        try:
-            yield story
-        finally:
-            from qbo_intacct.ledger.db import dispose_engines
-
-            dispose_engines()
+    with flow_story("qbo_intacct_vendors", sandboxes, tmp_path_factory.mktemp("vendors")) as story:
+        yield story
 
 
 def _ledger() -> Any:
@@ -152,7 +66,7 @@ def _qbo_named(name: str) -> dict[str, Any]:
 
 
 def _planted_numbers(story: Story) -> set[str]:
-    manifest = json.loads((story.books / "qbo.json").read_text())  # type: ignore[attr-defined]
+    manifest = json.loads((story.books / "qbo.json").read_text())
     numbers = set(re.findall(r'"BankAccountNumber":\s*"(\d+)"', json.dumps(manifest)))
     assert len(numbers) == 3
     return numbers | {NEW_ACCOUNT}
@@ -215,7 +129,7 @@ def decided(story: Story, bank_approved: RunResult) -> RunResult:
 
     ledger = _ledger()
     items = [i for i in ledger.review_items(FLOW, ReviewStatus.OPEN)]
-    story.decisions = {}  # type: ignore[attr-defined]
+    story.decisions = {}
     pairs_done: set[str] = set()
     for item in items:
         if item.reason_code == "name_only":
@@ -230,7 +144,7 @@ def decided(story: Story, bank_approved: RunResult) -> RunResult:
         else:
             continue
         apply_answer(ledger, answer)
-        story.decisions[(item.record_system, item.record_id)] = answer["chosen_options"][0]  # type: ignore[attr-defined]
+        story.decisions[(item.record_system, item.record_id)] = answer["chosen_options"][0]
     return story.run("decided")
 
 
@@ -247,7 +161,7 @@ def hundred(story: Story, decided: RunResult) -> RunResult:
 def ledger_lost(story: Story, hundred: RunResult) -> RunResult:
     from qbo_intacct.ledger.db import dispose_engines
 
-    story.counts_before_loss = (len(_qbo_vendors()), len(_intacct_vendors()))  # type: ignore[attr-defined]
+    story.counts_before_loss = (len(_qbo_vendors()), len(_intacct_vendors()))
     with sqlite3.connect(story.state_db) as db:  # the ledger's tables; the QuickBooks token store stays
         for table in ("ledger_links", "ledger_review_items", "ledger_runs"):
             db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
@@ -394,7 +308,7 @@ def test_review_queue_decisions_are_applied(story: Story, decided: RunResult) ->
     assert decided.state == "success"
     held = _qbo_named("Quillfeather Studios")
     assert f"QB-V{held['Id']}" in _intacct_vendors()
-    decisions = story.decisions  # type: ignore[attr-defined]
+    decisions = story.decisions
     created = [rid for (system, rid), choice in decisions.items() if system == "intacct" and choice == "Create new"]
     ignored = [rid for (system, rid), choice in decisions.items() if system == "intacct" and choice == "Ignore"]
     assert created
@@ -422,5 +336,5 @@ def test_hundred_vendors_to_quickbooks_cost_at_most_five_write_requests(hundred:
 
 def test_rerun_without_ledger_creates_no_duplicate(story: Story, ledger_lost: RunResult) -> None:
     assert ledger_lost.state == "success"
-    assert (len(_qbo_vendors()), len(_intacct_vendors())) == story.counts_before_loss  # type: ignore[attr-defined]
+    assert (len(_qbo_vendors()), len(_intacct_vendors())) == story.counts_before_loss
     assert ledger_lost.summary["created"] == 0
