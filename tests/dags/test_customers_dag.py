@@ -293,6 +293,30 @@ def test_run_summary_is_attached_to_the_asset_event(first: RunResult) -> None:
             .order_by(AssetEvent.id)
         ).all()
     assert any(e and e.get("created") == 45 and e.get("held_for_review") == 7 for e in extras)
+    assert any(e and e.get("qbo_requests", 0) > 0 and e.get("intacct_api_transactions", 0) > 0 for e in extras)
+
+
+def _requests_seen(counters: dict[str, Any]) -> int:
+    """Every request the sandbox answered (any endpoint, any status), from its counters."""
+    return sum(int(n) for n in counters.get("requests", {}).values())
+
+
+def test_run_summary_says_what_each_api_was_asked_and_what_intacct_bills(first: RunResult) -> None:
+    """The cost line finance reads in every summary agrees with what the sandboxes counted."""
+    spent = first.summary["api_calls"]
+    assert sum(spent["qbo"].values()) == _requests_seen(first.counters["qbo"])
+    assert spent["qbo"]["batch_requests"] >= 1
+    assert spent["qbo"]["reads"] >= 1
+    assert spent["intacct"]["requests"] == _requests_seen(first.counters["intacct"])
+    # A first run replays nothing, so the hook's count is exactly what Intacct bills.
+    assert spent["intacct"]["api_transactions"] == first.counters["intacct"]["api_transactions"] > 0
+
+
+def test_unchanged_rerun_summary_spends_no_intacct_write_transaction(second: RunResult) -> None:
+    spent = second.summary["api_calls"]
+    assert spent["intacct"]["api_transactions"] == second.counters["intacct"]["api_transactions"]
+    assert "batch_requests" not in spent.get("qbo", {})
+    assert "writes" not in spent.get("qbo", {})
 
 
 # -------------------------------------------------------------------------------- decisions

@@ -1156,17 +1156,31 @@ SUMMARY_FIELDS = ("flow", "run_id", "dry_run", "read", "created", "updated", "sk
 ASSET_FIELDS = ("read", "created", "updated", "skipped", "held_for_review", "failed", "dry_run")
 
 
+def run_api_usage(context: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """What every task of this run spent on the APIs (their ``api_calls`` XComs, added up)."""
+    from qbo_intacct.hooks import usage
+
+    ti = context["ti"]
+    others = [task_id for task_id in context["dag"].task_ids if task_id != ti.task_id]
+    parts = ti.xcom_pull(task_ids=others, key=usage.XCOM_KEY) if others else []
+    return usage.add_up(parts if isinstance(parts, list) else [parts])
+
+
 def report_step(spec: FlowSpec, context: Mapping[str, Any], data: Mapping[str, Any], asset: Any) -> str:
-    """Print the summary, write it for the demo and UI, and attach it to the asset event."""
+    """Print the summary (with what the run spent on each API), write it for the demo and UI, and
+    attach it to the asset event."""
+    from qbo_intacct.hooks import usage
     from qbo_intacct.summaries import write_summary
 
     summary = RunSummary.from_dict({k: data[k] for k in SUMMARY_FIELDS})
     window = data.get("window") or {}
+    spent = run_api_usage(context)
     text = "\n".join(
         [
             summary.render(),
             f"  read from QuickBooks {data.get('read_qbo', 0)}, from Intacct {data.get('read_intacct', 0)}; "
             f"window {'everything' if not window.get('start') else window['start'] + ' -> ' + window['end']}",
+            f"  {usage.render(spent)}",
         ]
     )
     held = list(data.get("held") or [])
@@ -1178,8 +1192,14 @@ def report_step(spec: FlowSpec, context: Mapping[str, Any], data: Mapping[str, A
         text += "".join(f"\n  - {line}" for line in held)
     print(text)
     counts = {k: v for k, v in data.items() if k != "held"}
+    counts["api_calls"] = spent
     path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": counts})
     outlet_events = context.get("outlet_events")
     if outlet_events is not None:
-        outlet_events[asset].extra = {k: counts[k] for k in ASSET_FIELDS}
+        outlet_events[asset].extra = {
+            **{k: counts[k] for k in ASSET_FIELDS},
+            "qbo_requests": usage.calls(spent, "qbo"),
+            "intacct_requests": usage.calls(spent, "intacct"),
+            "intacct_api_transactions": int(spent.get("intacct", {}).get("api_transactions", 0)),
+        }
     return path

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from qbo_intacct.operators._usage import ReportsApiUsage
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -49,7 +51,7 @@ def _ids(value: Any) -> list[str] | str | None:
     return [str(v) for v in value]
 
 
-class QuickBooksExtractOperator(BaseOperator):
+class QuickBooksExtractOperator(ReportsApiUsage, BaseOperator):
     """Stage QuickBooks objects of one entity (changed in a window, by id, or all)."""
 
     template_fields: Sequence[str] = ("window", "ids", "names", "quickbooks_conn_id")
@@ -129,7 +131,7 @@ class QuickBooksExtractOperator(BaseOperator):
         return staged
 
 
-class IntacctExtractOperator(BaseOperator):
+class IntacctExtractOperator(ReportsApiUsage, BaseOperator):
     """Stage Intacct records of one object (changed in a window, by id field, or all), top level.
 
     Reads at the top level with private records shown, so entity-owned records are included; the
