@@ -586,3 +586,45 @@ def test_rebuilt_link_holds_an_intacct_edit_instead_of_reverting_it(rebuilt: Run
     items = [i for i in _ledger().review_items("customers") if i.record_id == customer["Id"]]
     assert [i.reason_code for i in items] == ["conflict"]
     assert "differs_without_baseline" in items[0].detail
+
+
+@pytest.fixture(scope="module")
+def newcomers(story: Story, rebuilt: RunResult) -> RunResult:
+    """Two customers are added in QuickBooks: one nobody knows, one keyed with the email of Intacct
+    C-20001 (linked already, and outside this run's window)."""
+    qbo = _qbo_hook()
+    fresh = qbo.create(
+        "Customer",
+        {"DisplayName": "Zephyr Kite Works", "PrimaryEmailAddr": {"Address": "hello@zephyr-kites.example"}},
+        request_id="test-new-zephyr",
+    )
+    twin = qbo.create(
+        "Customer",
+        {"DisplayName": "Iron Works Trading", "PrimaryEmailAddr": {"Address": "AP@iron-works.example"}},
+        request_id="test-new-iron-twin",
+    )
+    story.newcomer_ids = (str(fresh["Id"]), str(twin["Id"]))  # type: ignore[attr-defined]
+    return story.run("newcomers")
+
+
+def test_new_record_finds_its_candidates_in_the_directory_without_reading_the_other_system_whole(
+    story: Story, newcomers: RunResult
+) -> None:
+    """Before the directory, one new QuickBooks customer made the run read every Intacct customer to
+    look for its partner. Now the run reads only the Intacct records sharing a key with it, by id,
+    and still holds the one whose email another customer already has."""
+    fresh, twin = story.newcomer_ids  # type: ignore[attr-defined]
+    assert newcomers.state == "success"
+    partners = _staged_ids(story, newcomers, "intacct_customer_partners")
+    assert "C-20001" in partners
+    assert len(partners) * 2 < len(_all_intacct_ids())
+    scoped = [line for line in story.logs.lines if "partners to read" in line][-1]  # this run's scope
+    assert "Intacct all" not in scoped, scoped
+    assert f"QB-{fresh}" in _all_intacct_ids()  # nobody shares a key with it: created
+    assert f"QB-{twin}" not in _all_intacct_ids()  # same email as C-20001, which is linked: held
+    from qbo_intacct.ledger.repository import ReviewStatus
+
+    held = [i for i in _ledger().review_items("customers", ReviewStatus.OPEN) if i.record_id == twin]
+    assert held, "the customer sharing C-20001's email was neither held nor linked"
+    assert any("C-20001" in str(c) for i in held for c in i.candidates)
+    assert any("already linked to another QuickBooks customer" in json.dumps(i.context) for i in held)
