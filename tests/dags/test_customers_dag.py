@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, airflow_cli_env, private_token_store
+from conftest import ROOT, airflow_cli_env, environ, private_token_store
 from flow_story import FlowStory as Story
 from flow_story import RunResult, flow_story, records_written
 
@@ -604,7 +604,10 @@ def newcomers(story: Story, rebuilt: RunResult) -> RunResult:
         request_id="test-new-iron-twin",
     )
     story.newcomer_ids = (str(fresh["Id"]), str(twin["Id"]))  # type: ignore[attr-defined]
-    return story.run("newcomers")
+    # Without the default two-hour overlap, the window holds only what changed since the last run
+    # (the whole story happens within two hours, so every record would be in the window otherwise).
+    with environ({"AIRFLOW_VAR_QBO_INTACCT_WINDOW_OVERLAP_MINUTES": "0"}):
+        return story.run("newcomers")
 
 
 def test_new_record_finds_its_candidates_in_the_directory_without_reading_the_other_system_whole(
@@ -615,6 +618,7 @@ def test_new_record_finds_its_candidates_in_the_directory_without_reading_the_ot
     and still holds the one whose email another customer already has."""
     fresh, twin = story.newcomer_ids  # type: ignore[attr-defined]
     assert newcomers.state == "success"
+    assert "C-20001" not in _staged_ids(story, newcomers, "intacct_customer")  # not in the window
     partners = _staged_ids(story, newcomers, "intacct_customer_partners")
     assert "C-20001" in partners
     assert len(partners) * 2 < len(_all_intacct_ids())
