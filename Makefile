@@ -21,8 +21,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: install
 	@$(PY) -m include.demo run
 
+# Two pytest-xdist workers by default (CI has two cores); each module stays on one worker so a
+# module's one expensive DAG story runs once. `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 2
 test: install
-	@$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "not slow" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope) $(PYTEST_ARGS)
 
 lint: install
 	@$(VENV)/bin/ruff check .

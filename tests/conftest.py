@@ -22,7 +22,10 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-_TEST_HOME = ROOT / ".airflow" / "pytest"
+# ``make test`` runs the suite on pytest-xdist workers (gw0, gw1, ...): each gets an Airflow home, a
+# metadata DB and a PostgreSQL database of its own, so no two workers ever share state.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_TEST_HOME = ROOT / ".airflow" / (f"pytest-{_WORKER}" if _WORKER else "pytest")
 os.environ.setdefault("AIRFLOW_HOME", str(_TEST_HOME))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
@@ -37,6 +40,28 @@ for _p in (str(ROOT), str(ROOT / "plugins")):
         sys.path.insert(0, _p)
 
 import requests  # noqa: E402
+
+
+def _own_postgres_database(url: str, worker: str) -> str:
+    """The throwaway PostgreSQL of ``.ci/run`` is one server for the whole suite; give each xdist
+    worker a database of its own on it (the ledger tests drop and create tables freely)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url.replace("postgresql://", "postgresql+psycopg2://", 1))
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+if _WORKER and os.environ.get("QBO_INTACCT_TEST_PG_URL"):
+    os.environ["QBO_INTACCT_TEST_PG_URL"] = _own_postgres_database(os.environ["QBO_INTACCT_TEST_PG_URL"], _WORKER)
 
 from include.sandbox.connections import airflow_connections  # noqa: E402
 

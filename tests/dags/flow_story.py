@@ -29,6 +29,7 @@ class RunResult:
     summary: dict[str, Any]
     writes: dict[str, int]
     log: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # the write requests, per system
+    counters: dict[str, dict[str, Any]] = field(default_factory=dict)  # each sandbox's counters after the run
 
     @property
     def write_requests(self) -> dict[str, int]:
@@ -92,6 +93,7 @@ class FlowStory:
             summary=summary.get("summary", {}),
             writes={"qbo": records_written(self.qbo), "intacct": records_written(self.intacct)},
             log={"qbo": _write_rows(self.qbo), "intacct": _write_rows(self.intacct)},
+            counters={"qbo": self.qbo.counters(), "intacct": self.intacct.counters()},
         )
         self.runs[name] = result
         return result

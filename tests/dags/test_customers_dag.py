@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, airflow_cli_env, private_token_store
+from conftest import ROOT, airflow_cli_env, environ, private_token_store
 from flow_story import FlowStory as Story
 from flow_story import RunResult, flow_story, records_written
 
@@ -293,6 +293,30 @@ def test_run_summary_is_attached_to_the_asset_event(first: RunResult) -> None:
             .order_by(AssetEvent.id)
         ).all()
     assert any(e and e.get("created") == 45 and e.get("held_for_review") == 7 for e in extras)
+    assert any(e and e.get("qbo_requests", 0) > 0 and e.get("intacct_api_transactions", 0) > 0 for e in extras)
+
+
+def _requests_seen(counters: dict[str, Any]) -> int:
+    """Every request the sandbox answered (any endpoint, any status), from its counters."""
+    return sum(int(n) for n in counters.get("requests", {}).values())
+
+
+def test_run_summary_says_what_each_api_was_asked_and_what_intacct_bills(first: RunResult) -> None:
+    """The cost line finance reads in every summary agrees with what the sandboxes counted."""
+    spent = first.summary["api_calls"]
+    assert sum(spent["qbo"].values()) == _requests_seen(first.counters["qbo"])
+    assert spent["qbo"]["batch_requests"] >= 1
+    assert spent["qbo"]["reads"] >= 1
+    assert spent["intacct"]["requests"] == _requests_seen(first.counters["intacct"])
+    # A first run replays nothing, so the hook's count is exactly what Intacct bills.
+    assert spent["intacct"]["api_transactions"] == first.counters["intacct"]["api_transactions"] > 0
+
+
+def test_unchanged_rerun_summary_spends_no_intacct_write_transaction(second: RunResult) -> None:
+    spent = second.summary["api_calls"]
+    assert spent["intacct"]["api_transactions"] == second.counters["intacct"]["api_transactions"]
+    assert "batch_requests" not in spent.get("qbo", {})
+    assert "writes" not in spent.get("qbo", {})
 
 
 # -------------------------------------------------------------------------------- decisions
@@ -562,3 +586,49 @@ def test_rebuilt_link_holds_an_intacct_edit_instead_of_reverting_it(rebuilt: Run
     items = [i for i in _ledger().review_items("customers") if i.record_id == customer["Id"]]
     assert [i.reason_code for i in items] == ["conflict"]
     assert "differs_without_baseline" in items[0].detail
+
+
+@pytest.fixture(scope="module")
+def newcomers(story: Story, rebuilt: RunResult) -> RunResult:
+    """Two customers are added in QuickBooks: one nobody knows, one keyed with the email of Intacct
+    C-20001 (linked already, and outside this run's window)."""
+    qbo = _qbo_hook()
+    fresh = qbo.create(
+        "Customer",
+        {"DisplayName": "Zephyr Kite Works", "PrimaryEmailAddr": {"Address": "hello@zephyr-kites.example"}},
+        request_id="test-new-zephyr",
+    )
+    twin = qbo.create(
+        "Customer",
+        {"DisplayName": "Iron Works Trading", "PrimaryEmailAddr": {"Address": "AP@iron-works.example"}},
+        request_id="test-new-iron-twin",
+    )
+    story.newcomer_ids = (str(fresh["Id"]), str(twin["Id"]))  # type: ignore[attr-defined]
+    # Without the default two-hour overlap, the window holds only what changed since the last run
+    # (the whole story happens within two hours, so every record would be in the window otherwise).
+    with environ({"AIRFLOW_VAR_QBO_INTACCT_WINDOW_OVERLAP_MINUTES": "0"}):
+        return story.run("newcomers")
+
+
+def test_new_record_finds_its_candidates_in_the_directory_without_reading_the_other_system_whole(
+    story: Story, newcomers: RunResult
+) -> None:
+    """Before the directory, one new QuickBooks customer made the run read every Intacct customer to
+    look for its partner. Now the run reads only the Intacct records sharing a key with it, by id,
+    and still holds the one whose email another customer already has."""
+    fresh, twin = story.newcomer_ids  # type: ignore[attr-defined]
+    assert newcomers.state == "success"
+    assert "C-20001" not in _staged_ids(story, newcomers, "intacct_customer")  # not in the window
+    partners = _staged_ids(story, newcomers, "intacct_customer_partners")
+    assert "C-20001" in partners
+    assert len(partners) * 2 < len(_all_intacct_ids())
+    scoped = [line for line in story.logs.lines if "partners to read" in line][-1]  # this run's scope
+    assert "Intacct all" not in scoped, scoped
+    assert f"QB-{fresh}" in _all_intacct_ids()  # nobody shares a key with it: created
+    assert f"QB-{twin}" not in _all_intacct_ids()  # same email as C-20001, which is linked: held
+    from qbo_intacct.ledger.repository import ReviewStatus
+
+    held = [i for i in _ledger().review_items("customers", ReviewStatus.OPEN) if i.record_id == twin]
+    assert held, "the customer sharing C-20001's email was neither held nor linked"
+    assert any("C-20001" in str(c) for i in held for c in i.candidates)
+    assert any("already linked to another QuickBooks customer" in json.dumps(i.context) for i in held)

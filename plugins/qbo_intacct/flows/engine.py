@@ -44,7 +44,7 @@ import pandas as pd
 
 from qbo_intacct.flows.declaration import FlowMappingError, FlowSpec, TakenNames, qbo_display_name
 from qbo_intacct.flows.hashing import group_hashes
-from qbo_intacct.flows.matching import MatchOutcome, StrongId, apply_decisions, match_records
+from qbo_intacct.flows.matching import MatchOutcome, StrongId, apply_decisions, match_records, normalize_name
 from qbo_intacct.flows.planning import Action, Plan, PlannedAction, Side
 from qbo_intacct.flows.runtime import (
     DEFAULT_OVERLAP,
@@ -265,6 +265,47 @@ def _candidate_ids(candidates: Iterable[str], default_system: str) -> list[tuple
     return out
 
 
+def record_keys(spec: FlowSpec, row: Mapping[str, Any], system: str) -> list[tuple[str, str]]:
+    """The (kind, normalised value) keys matching compares for one row in the shared vocabulary:
+    every strong identifier of the flow on ``system``'s side, and the normalised name."""
+    keys = []
+    for strong in spec.strong_ids:
+        value = strong.normalize(row.get(strong.source_column if system == "qbo" else strong.target_column))
+        if value:
+            keys.append((strong.name, value))
+    name = normalize_name(row.get("name"))
+    if name:
+        keys.append(("name", name))
+    return keys
+
+
+def _directory_candidates(
+    spec: FlowSpec, ledger: Any, system: str, rows: Sequence[Mapping[str, Any]]
+) -> set[str] | None:
+    """Ids of ``system``'s records sharing a key with ``rows`` (the other system's new records), from
+    the ledger's directory; ``None`` when the directory does not hold ``system`` whole yet."""
+    from qbo_intacct.ledger import directory
+
+    if not directory.is_complete(ledger.engine, spec.name, system):
+        return None
+    other = "intacct" if system == "qbo" else "qbo"
+    wanted = []
+    for row in rows:
+        for kind, value in record_keys(spec, row, other):
+            wanted.append((kind, value))
+    found = directory.find(ledger.engine, spec.name, system, wanted)
+    return {rid for ids in found.values() for rid in ids}
+
+
+def _new_rows(spec: FlowSpec, system: str, records: Sequence[Mapping[str, Any]], mappings: Any, pattern: str | None):
+    """New records in the shared vocabulary, for their keys only (no lookups needed for those)."""
+    if system == "intacct":
+        return [spec.intacct_row(r) for r in records]
+    context = spec.build_context({}, mappings)
+    rows = [spec.qbo_row(r, context, pattern or spec.default_id_pattern) for r in records]
+    return [row for row in rows if row is not None]
+
+
 def scope(
     spec: FlowSpec,
     qbo_changed: Mapping[str, Any],
@@ -282,8 +323,10 @@ def scope(
 
     Cost follows the change: a linked record brings its partner (by id); a held record brings the
     candidates its review item lists, the target the decision names and the id the sync would
-    give it (by id), since the search that held it already ran. Only a new, unlinked, undecided
-    record makes the other side be read whole, to find its partner or prove it has none.
+    give it (by id), since the search that held it already ran. A new, unlinked, undecided record
+    brings the records of the other system that share a key with it (tax ID, email, name, the keys
+    the sync writes), found in the ledger's directory (:mod:`qbo_intacct.ledger.directory`); only
+    while the directory does not hold the other system whole yet is that system read whole.
     """
     from qbo_intacct.flows.review import SYSTEM_CODES
     from qbo_intacct.ledger.repository import ReviewStatus
@@ -318,9 +361,13 @@ def scope(
         "qbo": {source_of[i] for i in intacct_ids if i in source_of} | qbo_ids,
     }
     read_all = {"qbo": False, "intacct": False}
+    new: dict[str, list[str]] = {"qbo": [], "intacct": []}  # new unlinked records, to find candidates for
     for q in qbo_ids - set(target_of):
         if ("qbo", q) not in known:
-            read_all["intacct"] = True
+            new["qbo"].append(q)
+            if pattern:
+                with contextlib.suppress(FlowMappingError):
+                    need["intacct"].add(spec.derive_target_id(q, pattern))
             continue
         for system, rid in known[("qbo", q)]:
             need[system].add(rid)
@@ -329,10 +376,29 @@ def scope(
                 need["intacct"].add(spec.derive_target_id(q, pattern))
     for i in intacct_ids - set(source_of):
         if ("intacct", i) not in known:
-            read_all["qbo"] = True
+            new["intacct"].append(i)
             continue
         for system, rid in known[("intacct", i)]:
             need[system].add(rid)
+    staged_by_id = {
+        "qbo": {str(r["Id"]): r for r in staged_records(qbo_changed)},
+        "intacct": {str(r[spec.intacct_id_field]): r for r in intacct_window},
+    }
+    for system, other in (("qbo", "intacct"), ("intacct", "qbo")):
+        records = [staged_by_id[system][rid] for rid in new[system] if rid in staged_by_id[system]]
+        if len(records) < len(new[system]):  # a new record we do not have in hand: search the old way
+            read_all[other] = True
+            continue
+        if not records:
+            continue
+        try:
+            found = _directory_candidates(spec, ledger, other, _new_rows(spec, system, records, mappings, pattern))
+        except FlowMappingError:
+            found = None
+        if found is None:
+            read_all[other] = True
+        else:
+            need[other] |= found
     need_qbo: set[str] | str = "all" if read_all["qbo"] else need["qbo"] - staged_qbo
     need_intacct: set[str] | str = "all" if read_all["intacct"] else need["intacct"] - staged_intacct
     log.info(
@@ -420,9 +486,14 @@ def map_and_validate(
                 ";".join(filter(None, [str(h) if isinstance(h, str) else "", "failed_check"]))
                 for h in frame.loc[held, "hold_reason"]
             ]
+    whole_qbo = any(bool(item and item.get("complete")) for item in qbo)
+    whole_intacct = any(bool(item and item.get("complete")) for item in intacct)
     return {
-        "source": stage(source.frame, flow=spec.name, run_id=run_id, name="mapped_qbo"),
-        "target": stage(target.frame, flow=spec.name, run_id=run_id, name="mapped_intacct"),
+        "source": {**stage(source.frame, flow=spec.name, run_id=run_id, name="mapped_qbo"), "complete": whole_qbo},
+        "target": {
+            **stage(target.frame, flow=spec.name, run_id=run_id, name="mapped_intacct"),
+            "complete": whole_intacct,
+        },
         "failures": stage(
             pd.DataFrame(failures, columns=FAILURE_COLUMNS), flow=spec.name, run_id=run_id, name="validation_failures"
         ),
@@ -1106,6 +1177,30 @@ def held_lines(ledger: Any, flow: str) -> list[str]:
     return [item_line(item) for item in ledger.review_items(flow, ReviewStatus.OPEN)]
 
 
+def remember_keys(spec: FlowSpec, ledger: Any, mapped: Mapping[str, Any]) -> None:
+    """Keep the ledger's directory current with the keys of every record this run read (the whole
+    system's part is rebuilt when the run read that system whole)."""
+    from qbo_intacct.ledger import directory
+
+    for system, side, id_column in (("qbo", "source", "source_id"), ("intacct", "target", "target_id")):
+        frame = read_staged(mapped[side])
+        if frame.empty and not mapped[side].get("complete"):
+            continue
+        records = {
+            str(row[id_column]): record_keys(spec, row, system)
+            for row in frame.to_dict("records")
+            if not _is_missing(row.get(id_column))
+        }
+        rows = directory.remember(
+            ledger.engine, spec.name, system, records, complete=bool(mapped[side].get("complete"))
+        )
+        log.debug("directory: %d %s keys of %d records", rows, system, len(records))
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def record_step(
     spec: FlowSpec,
     context: Mapping[str, Any],
@@ -1139,6 +1234,8 @@ def record_step(
         target_staged=mapped["target"],
         mappings=mappings,
     )
+    if not run["dry_run"]:
+        remember_keys(spec, ledger, mapped)
     data = summary.as_dict()
     data["held"] = held_lines(ledger, spec.name)
     data["read_qbo"] = int(mapped["source"]["rows"])
@@ -1156,17 +1253,31 @@ SUMMARY_FIELDS = ("flow", "run_id", "dry_run", "read", "created", "updated", "sk
 ASSET_FIELDS = ("read", "created", "updated", "skipped", "held_for_review", "failed", "dry_run")
 
 
+def run_api_usage(context: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """What every task of this run spent on the APIs (their ``api_calls`` XComs, added up)."""
+    from qbo_intacct.hooks import usage
+
+    ti = context["ti"]
+    others = [task_id for task_id in context["dag"].task_ids if task_id != ti.task_id]
+    parts = ti.xcom_pull(task_ids=others, key=usage.XCOM_KEY) if others else []
+    return usage.add_up(parts if isinstance(parts, list) else [parts])
+
+
 def report_step(spec: FlowSpec, context: Mapping[str, Any], data: Mapping[str, Any], asset: Any) -> str:
-    """Print the summary, write it for the demo and UI, and attach it to the asset event."""
+    """Print the summary (with what the run spent on each API), write it for the demo and UI, and
+    attach it to the asset event."""
+    from qbo_intacct.hooks import usage
     from qbo_intacct.summaries import write_summary
 
     summary = RunSummary.from_dict({k: data[k] for k in SUMMARY_FIELDS})
     window = data.get("window") or {}
+    spent = run_api_usage(context)
     text = "\n".join(
         [
             summary.render(),
             f"  read from QuickBooks {data.get('read_qbo', 0)}, from Intacct {data.get('read_intacct', 0)}; "
             f"window {'everything' if not window.get('start') else window['start'] + ' -> ' + window['end']}",
+            f"  {usage.render(spent)}",
         ]
     )
     held = list(data.get("held") or [])
@@ -1178,8 +1289,14 @@ def report_step(spec: FlowSpec, context: Mapping[str, Any], data: Mapping[str, A
         text += "".join(f"\n  - {line}" for line in held)
     print(text)
     counts = {k: v for k, v in data.items() if k != "held"}
+    counts["api_calls"] = spent
     path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": counts})
     outlet_events = context.get("outlet_events")
     if outlet_events is not None:
-        outlet_events[asset].extra = {k: counts[k] for k in ASSET_FIELDS}
+        outlet_events[asset].extra = {
+            **{k: counts[k] for k in ASSET_FIELDS},
+            "qbo_requests": usage.calls(spent, "qbo"),
+            "intacct_requests": usage.calls(spent, "intacct"),
+            "intacct_api_transactions": int(spent.get("intacct", {}).get("api_transactions", 0)),
+        }
     return path

@@ -193,6 +193,7 @@ MATCHING_REASONS = frozenset(
         "several_strong",
         "candidates",
         "linked_target_missing",
+        "target_already_linked",
     }
 )
 
@@ -301,6 +302,13 @@ def explain(
             "would make a duplicate.",
             "If they are the same company, add a row on the workbook's 'Record Links' sheet linking them; "
             "otherwise choose Create new.",
+        )
+    if kind == "target_already_linked":
+        return (
+            f"It has the same tax ID, email or reference as {named}, which is already linked to another {this} "
+            f"{noun}: the same company may have been entered twice in {this}.",
+            f"If they are one company, merge them in {this} and choose Ignore for this one; if they are different "
+            f"companies, correct the tax ID or email in {this}, or choose Create new to create it in {other}.",
         )
     if kind == "name_only":
         return (

@@ -87,6 +87,7 @@ from airflow.providers.http.hooks.http import HttpHook
 from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 from sqlalchemy.exc import DBAPIError
 
+from qbo_intacct.hooks import usage
 from qbo_intacct.hooks._intacct_sessions import IntacctSessionStore, NoSessionStore, StoredSession
 from qbo_intacct.hooks._intacct_xml import (
     ErrorDetail,
@@ -659,6 +660,7 @@ class IntacctHook(HttpHook):
             self.log.warning("Intacct session endpoint host differs from the configured endpoint; keeping configured")
         with self._stats_lock:
             self.sessions_opened += 1
+        usage.count("intacct", "sessions_opened")
         return _Session(
             session_id=session_id,
             endpoint_url=endpoint,
@@ -835,6 +837,7 @@ class IntacctHook(HttpHook):
         with self._limiter.slot(("requests",)):
             with self._stats_lock:
                 self.requests_sent += 1
+            usage.count("intacct", "requests")
             try:
                 prepared = self._http.prepare_request(requests.Request("POST", url, data=body))
                 http = self.run_and_check(self._http, prepared, {"timeout": timeout, "check_response": False})
@@ -1050,6 +1053,7 @@ class IntacctHook(HttpHook):
     def _count(self, n: int) -> None:
         with self._stats_lock:
             self.api_transactions += n
+        usage.count("intacct", "api_transactions", n)
 
     # ---------------------------------------------------------------- reads
 

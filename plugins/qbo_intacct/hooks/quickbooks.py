@@ -77,6 +77,7 @@ import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
+from qbo_intacct.hooks import usage
 from qbo_intacct.hooks._budget import FleetRateLimiter, SharedBudget, budget_engine
 from qbo_intacct.hooks._qbo_tokens import QboTokenStore, TokenGrant, engine_for, state_database_url
 from qbo_intacct.hooks._transport import (
@@ -574,6 +575,7 @@ class QuickBooksHook(HttpHook):
         A refusal (``invalid_grant``, ``invalid_client``) is never retried.
         """
         settings = self._settings
+        usage.count("qbo", "token_refreshes")
         try:
             response = self._send(
                 "POST",
@@ -778,6 +780,7 @@ class QuickBooksHook(HttpHook):
             try:
                 with self._limiter.slot(call.budgets):
                     self.requests_sent += 1
+                    usage.count("qbo", usage.qbo_kind(call.endpoint))
                     response = self._send(
                         call.method,
                         call.url,

@@ -133,6 +133,14 @@ def _v3_review_context(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE ledger_review_items ADD COLUMN context TEXT"))
 
 
+def _v4_directory(conn: Connection) -> None:
+    # Each system's records by the keys matching compares, so a new record's candidates are found
+    # without reading the other system whole (see qbo_intacct/ledger/directory.py).
+    from qbo_intacct.ledger.directory import create_tables
+
+    create_tables(conn)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -144,6 +152,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "links, review items, run stats", _v1_initial),
     Migration(2, "index review items by flow and status", _v2_review_status_index),
     Migration(3, "review items carry what finance reads (names, reason, where to fix)", _v3_review_context),
+    Migration(4, "a directory of each system's records by matching keys", _v4_directory),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -15,8 +15,10 @@ Modes:
   without case as QuickBooks does (the names a run may give, checked for uniqueness);
 - none: every record (small lists such as terms).
 
-XCom carries ``{"path", "rows"}`` only. Staged files hold business records, never credentials, and
-never a full bank account number (masked to a token, :mod:`qbo_intacct.flows.sensitive`).
+XCom carries ``{"path", "rows", "complete"}`` only (``complete``: every record of the type was read,
+which lets the flow rebuild its directory of the system, :mod:`qbo_intacct.ledger.directory`).
+Staged files hold business records, never credentials, and never a full bank account number
+(masked to a token, :mod:`qbo_intacct.flows.sensitive`).
 
 An authentication refusal fails the task without Airflow's retries, naming the connection (see
 :func:`qbo_intacct.operators.load.auth_failure`): a refused sign-in does not get better by retrying,
@@ -29,6 +31,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+
+from qbo_intacct.operators._usage import ReportsApiUsage
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -49,7 +53,7 @@ def _ids(value: Any) -> list[str] | str | None:
     return [str(v) for v in value]
 
 
-class QuickBooksExtractOperator(BaseOperator):
+class QuickBooksExtractOperator(ReportsApiUsage, BaseOperator):
     """Stage QuickBooks objects of one entity (changed in a window, by id, or all)."""
 
     template_fields: Sequence[str] = ("window", "ids", "names", "quickbooks_conn_id")
@@ -126,10 +130,10 @@ class QuickBooksExtractOperator(BaseOperator):
                 self.log.info("read %d QuickBooks %s records%s", len(records), self.entity, shown)
         staged = stage_records(records, id_field="Id", flow=self.flow, run_id=context["run_id"], name=self.name)
         self.log.info("staged %d QuickBooks %s records", staged["rows"], self.entity)
-        return staged
+        return {**staged, "complete": full}
 
 
-class IntacctExtractOperator(BaseOperator):
+class IntacctExtractOperator(ReportsApiUsage, BaseOperator):
     """Stage Intacct records of one object (changed in a window, by id field, or all), top level.
 
     Reads at the top level with private records shown, so entity-owned records are included; the
@@ -208,4 +212,5 @@ class IntacctExtractOperator(BaseOperator):
             records, id_field=self.id_field, flow=self.flow, run_id=context["run_id"], name=self.name
         )
         self.log.info("staged %d Intacct %s records", staged["rows"], self.object_name)
-        return staged
+        whole = self.ids == "all" or (self.ids is None and not (self.window and self.window.get("start")))
+        return {**staged, "complete": bool(whole)}

@@ -30,11 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from qbo_intacct.operators._usage import ReportsApiUsage
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class QuickBooksUpsertOperator(BaseOperator):
+class QuickBooksUpsertOperator(ReportsApiUsage, BaseOperator):
     """Create or sparse-update QuickBooks objects from a staged write list, 30 per batch request."""
 
     template_fields: Sequence[str] = ("writes", "quickbooks_conn_id")
@@ -108,7 +110,7 @@ class QuickBooksUpsertOperator(BaseOperator):
         return {**_base(write), "status": "ok", "new_id": str(obj.get("Id")), "record": obj, "error_code": None}
 
 
-class IntacctUpsertOperator(BaseOperator):
+class IntacctUpsertOperator(ReportsApiUsage, BaseOperator):
     """Create or update Intacct records from a staged write list, entity by entity, many per request."""
 
     template_fields: Sequence[str] = ("writes", "intacct_conn_id")
