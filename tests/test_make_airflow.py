@@ -374,7 +374,7 @@ def test_quickbooks_edits_reach_intacct_through_webhooks_in_one_run_and_forgerie
     client = QboClient(info["qbo"]).authorize()
     phones = {}
     for n, link in enumerate(linked):  # one API call per edit, as people and apps make them
-        customer = client.get("Customer", link.source_id)["Customer"]
+        customer = client.get("Customer", link.source_id)
         phones[link.target_id] = f"+1 415 555 {1000 + n:04d}"
         client.ok(
             "POST",

@@ -26,7 +26,7 @@ connection (client id and secret), so nobody copies tokens around:
 5. it signs in with the stored token and prints the company's name.
 
 Run it where the workers' database and fernet key are (docker compose: the ``airflow-cli`` service,
-README "QuickBooks: connect the company").
+README "2. QuickBooks Online: connect the company").
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def explain_quickbooks(conn_id: str, error: BaseException) -> str:
     if type(error).__name__ == "AirflowNotFoundException":
         found = Explanation(
             f"the sync has no QuickBooks connection yet (there is no Airflow connection named {conn_id!r})",
-            "your Airflow administrator creates it (README, 'Connecting the real QuickBooks Online and Sage Intacct')",
+            "your Airflow administrator creates it (README, 'Running it for real', section 2)",
         )
     elif missing:
         found = Explanation(
@@ -95,7 +95,7 @@ def explain_quickbooks(conn_id: str, error: BaseException) -> str:
         found = Explanation(
             "this Airflow server cannot read the saved QuickBooks sign-in: it was saved with another encryption key",
             "your Airflow administrator gives every Airflow container the same fernet key (README, "
-            "'Rotating secrets'); or the company is connected again",
+            "'4. Secrets'); or the company is connected again",
         )
     elif _is_network(text):
         found = Explanation(
@@ -117,7 +117,7 @@ def explain_intacct(conn_id: str, error: BaseException | str) -> str:
     if not isinstance(error, str) and type(error).__name__ == "AirflowNotFoundException":
         found = Explanation(
             f"the sync has no Sage Intacct connection yet (there is no Airflow connection named {conn_id!r})",
-            "your Airflow administrator creates it (README, 'Sage Intacct: what to set up')",
+            "your Airflow administrator creates it (README, 'Running it for real', section 3)",
         )
     elif "partner id or password" in text:
         found = Explanation(
