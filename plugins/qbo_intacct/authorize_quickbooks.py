@@ -38,6 +38,7 @@ import secrets
 import sys
 import threading
 import webbrowser
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -131,7 +132,7 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, say: Callable[[str], None] = _say) -> int:
     from qbo_intacct.hooks.quickbooks import ACCOUNTING_SCOPE, QuickBooksHook
 
     hook = QuickBooksHook(quickbooks_conn_id=args.conn_id)
@@ -153,32 +154,32 @@ def run(args: argparse.Namespace) -> int:
     url = consent_url(
         hook.authorize_url(), client_id=conn.login, redirect_uri=redirect_uri, state=state, scope=ACCOUNTING_SCOPE
     )
-    _say("Connect QuickBooks Online to the sync.")
-    _say(f"1. Sign in as an administrator of the QuickBooks company and allow the app; open:\n\n   {url}\n")
-    _say(f"   (redirect URI: {redirect_uri}; it must be listed on the app's Keys page in the Intuit developer portal)")
+    say("Connect QuickBooks Online to the sync.")
+    say(f"1. Sign in as an administrator of the QuickBooks company and allow the app; open:\n\n   {url}\n")
+    say(f"   (redirect URI: {redirect_uri}; it must be listed on the app's Keys page in the Intuit developer portal)")
     if not args.no_browser:
         webbrowser.open(url)
     if server is not None:
-        _say(f"2. Waiting for QuickBooks to send the browser back to {redirect_uri} ...")
+        say(f"2. Waiting for QuickBooks to send the browser back to {redirect_uri} ...")
         answer = _wait_for_callback(server, args.timeout)
     else:
         answer = parse_answer(input("2. Paste the address your browser was sent to: ").strip())
     code, realm_id = checked(answer, state)
     hook.exchange_authorization_code(code=code, redirect_uri=redirect_uri, realm_id=realm_id)
-    _say(f"3. Connected company {realm_id}; its tokens are stored, encrypted, where every worker reads them.")
+    say(f"3. Connected company {realm_id}; its tokens are stored, encrypted, where every worker reads them.")
     configured = str(conn.extra_dejson.get("realm_id") or "")
     if configured != realm_id:
-        _say(
+        say(
             f"   The connection {args.conn_id!r} names company {configured or '(none)'}: set its extra realm_id to "
             f"{realm_id} (or run this again and pick company {configured} on the consent page)."
         )
         return 3 if configured else 0
     company = QuickBooksHook(quickbooks_conn_id=args.conn_id).company_info().get("CompanyName")
-    _say(f"4. Signed in to QuickBooks company {company!r} ({realm_id}). Run the qbo_intacct_healthcheck DAG next.")
+    say(f"4. Signed in to QuickBooks company {company!r} ({realm_id}). Run the qbo_intacct_healthcheck DAG next.")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, say: Callable[[str], None] = _say) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m qbo_intacct.authorize_quickbooks", description=__doc__.split("\n")[0]
     )
@@ -199,15 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-browser", action="store_true", help="only print the consent address")
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        return run(args, say)
     except AuthorizationError as exc:
-        _say(f"Not connected: {exc}")
+        say(f"Not connected: {exc}")
         return 2
     except Exception as exc:  # a hook error names the connection and the cause, never a secret
         from qbo_intacct.hooks.quickbooks import QuickBooksError
 
         if isinstance(exc, QuickBooksError):
-            _say(f"Not connected: {exc}")
+            say(f"Not connected: {exc}")
             return 2
         raise
 

@@ -1,6 +1,7 @@
 """``python -m qbo_intacct.authorize_quickbooks`` end to end against the QuickBooks sandbox's consent page.
 
-The test plays the person at the browser: it opens the address the command prints, answers the
+The command runs as its ``main()`` in a thread (what ``python -m`` runs, without a second interpreter
+start). The test plays the person at the browser: it opens the address the command prints, answers the
 consent page as a browser submits it, and follows the redirect to the command's own callback. The
 command must then have stored the first tokens where every hook reads them, so a hook on a
 connection without any refresh token signs in.
@@ -8,11 +9,12 @@ connection without any refresh token signs in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import re
-import subprocess
-import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
@@ -22,22 +24,33 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import ROOT, Sandbox, airflow_cli_env, environ
+from conftest import Sandbox, environ
 
 
 @dataclass
 class Authorizing:
-    proc: subprocess.Popen[str]
+    """The command running (in a thread of this process, as ``main()``), and what it said so far."""
+
+    thread: threading.Thread
     url: str
+    said: queue.Queue[str]
     printed: list[str]
+    result: list[int]
 
     @property
     def redirect_uri(self) -> str:
         return parse_qs(urlsplit(self.url).query)["redirect_uri"][0]
 
+    @property
+    def returncode(self) -> int | None:
+        return self.result[0] if self.result else None
+
     def finish(self) -> str:
-        rest, _ = self.proc.communicate(timeout=120)
-        return "".join(self.printed) + rest
+        self.thread.join(timeout=120)
+        assert not self.thread.is_alive(), "the command did not finish"
+        while not self.said.empty():
+            self.printed.append(self.said.get())
+        return "\n".join(self.printed)
 
 
 def _connection(qbo: dict[str, Any], **extra: str) -> dict[str, Any]:
@@ -69,29 +82,23 @@ def conn_env(sandboxes: dict[str, Sandbox], tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def authorizing(conn_env: dict[str, str]) -> Iterator[Authorizing]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qbo_intacct.authorize_quickbooks", "--port", "0", "--no-browser", "--timeout", "120"],
-        cwd=ROOT,
-        env=airflow_cli_env(**conn_env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    printed: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:  # the command prints the consent address before it waits
-        printed.append(line)
-        if line.strip().startswith("http"):
-            break
-    assert printed, "the command printed nothing"
-    url = printed[-1].strip()
-    assert url.startswith("http"), "".join(printed)
-    try:
-        yield Authorizing(proc, url, printed)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    from qbo_intacct.authorize_quickbooks import main
+
+    said: queue.Queue[str] = queue.Queue()
+    result: list[int] = []
+    argv = ["--port", "0", "--no-browser", "--timeout", "120"]
+    with environ(conn_env):
+        thread = threading.Thread(target=lambda: result.append(main(argv, say=said.put)), daemon=True)
+        thread.start()
+        printed: list[str] = []
+        while not (found := re.search(r"open:\s+(\S+)", printed[-1] if printed else "")):
+            printed.append(said.get(timeout=120))  # the command says the consent address before it waits
+        running = Authorizing(thread, found.group(1), said, printed, result)
+        yield running
+        if thread.is_alive():  # a failed test: let the command's wait end (it stops at the first answer)
+            with contextlib.suppress(requests.RequestException):
+                requests.get(running.redirect_uri, params={"state": "test-ended"}, timeout=10)
+            thread.join(timeout=30)
 
 
 def _form(page: str) -> dict[str, str]:
@@ -123,7 +130,7 @@ def test_consent_stores_the_first_refresh_token_where_the_hook_reads_it(
     code = parse_qs(urlsplit(answer.url).query)["code"][0]
 
     output = authorizing.finish()
-    assert authorizing.proc.returncode == 0, output
+    assert authorizing.returncode == 0, output
     realm_id = next(iter(sandboxes["qbo"].info["realms"]))
     assert f"Connected company {realm_id}" in output
     assert "Signed in to QuickBooks company" in output
