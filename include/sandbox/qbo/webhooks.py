@@ -12,11 +12,13 @@ What Intuit documents (api-facts.md A7) and the sandbox does:
   changes of ``delay_seconds``, default 0.5 s, and sends them together).
 - A delivery that does not get HTTP 2xx is retried (sandbox: 3 attempts, 1 s then 2 s apart).
 
-Sandbox choices where Intuit is silent: the operation is ``created`` when ``MetaData.CreateTime``
-equals ``LastUpdatedTime``, ``deleted`` for a deleted record, else ``updated`` (a void is an update);
-changes are found by ``LastUpdatedTime`` against the previous scan, like CDC, so a change is sent
-once. Admin routes: ``PUT /_sandbox/qbo/webhooks {"url", "verifier_token", "delay_seconds",
-"format"}`` turns it on (the ``serve`` command does so from ``QBO_SANDBOX_WEBHOOK_URL``),
+Sandbox choices where Intuit is silent: the operation is ``created`` for a record at SyncToken 0,
+``deleted`` for a deleted record, else ``updated`` (a void is an update); changes are found by
+``LastUpdatedTime`` against the previous scan, like CDC, and told apart by SyncToken, so each change
+is sent once, even two in the same second.
+
+Admin routes: ``PUT /_sandbox/qbo/webhooks {"url", "verifier_token", "delay_seconds", "format"}``
+turns it on (the ``serve`` command does so from ``QBO_SANDBOX_WEBHOOK_URL``),
 ``DELETE`` turns it off, ``GET`` reports deliveries (never the verifier token).
 """
 
@@ -63,6 +65,11 @@ class Change:
     entity_id: str
     operation: str  # Create, Update, Delete (Intuit's legacy words)
     last_updated: str
+    version: str  # SyncToken, or "deleted": what makes two changes of one record different
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.realm_id, self.entity, self.entity_id, self.version)
 
 
 @dataclass
@@ -127,14 +134,15 @@ class WebhookSender:
                         meta = record.get("MetaData") or {}
                         updated = meta.get("LastUpdatedTime")
                         if updated and datetime.fromisoformat(updated) >= since:
-                            operation = "Create" if meta.get("CreateTime") == updated else "Update"
-                            changes.append(Change(realm_id, entity, str(record["Id"]), operation, updated))
+                            version = str(record.get("SyncToken", ""))
+                            operation = "Create" if version == "0" else "Update"
+                            changes.append(Change(realm_id, entity, str(record["Id"]), operation, updated, version))
                     for record_id, deleted_at in realm.deleted.get(entity, {}).items():
                         if datetime.fromisoformat(deleted_at) >= since:
-                            changes.append(Change(realm_id, entity, str(record_id), "Delete", deleted_at))
-            fresh = [c for c in changes if (c.realm_id, c.entity, c.entity_id, c.last_updated) not in self._sent]
+                            changes.append(Change(realm_id, entity, str(record_id), "Delete", deleted_at, "deleted"))
+            fresh = [c for c in changes if c.key not in self._sent]
             # a change stamped in the same second as this scan may come again in the next: remember it
-            self._sent = {(c.realm_id, c.entity, c.entity_id, c.last_updated) for c in changes}
+            self._sent = {c.key for c in changes}
             self._watermark = now.replace(microsecond=0)  # MetaData times have whole seconds
         return fresh
 
