@@ -7,8 +7,8 @@ do and who does it (where to click), and the technical detail for whoever admini
 Never a secret: the technical detail is the hook's message, which names connections, hosts and
 error codes only.
 
-Failures covered (tests/integration/test_setup_messages.py): the connection is missing or
-incomplete; QuickBooks refuses the app's keys, or the company's sign-in (expired, revoked,
+Failures covered (tests/integration/test_setup_messages.py): the sync's own database
+(``qbo_intacct_state``) cannot be opened; the connection is missing or incomplete; QuickBooks refuses the app's keys, or the company's sign-in (expired, revoked,
 never connected), or the company id; Intacct refuses the Web Services sender, the sender is not
 authorised for the company, Intacct refuses the user, the company id or the default entity; the
 network cannot reach either system; this Airflow cannot read the saved QuickBooks sign-in.
@@ -56,7 +56,9 @@ def explain_quickbooks(conn_id: str, error: BaseException) -> str:
         str(error),
         {"client id": "the app's client ID", "client secret": "the app's client secret", "realm_id": "the company ID"},
     )
-    if type(error).__name__ == "AirflowNotFoundException":
+    if _is_state_database(error):
+        found, detail = STATE_DATABASE, detail.splitlines()[0]  # not the SQL nor the link SQLAlchemy appends
+    elif type(error).__name__ == "AirflowNotFoundException":
         found = Explanation(
             f"the sync has no QuickBooks connection yet (there is no Airflow connection named {conn_id!r})",
             "your Airflow administrator creates it (README, 'Running it for real', section 2)",
@@ -114,7 +116,9 @@ def explain_intacct(conn_id: str, error: BaseException | str) -> str:
     """The health check's message for a Sage Intacct failure (an exception or a failed test's message)."""
     detail = str(error) if isinstance(error, str) or not _is_unexpected(error) else f"{type(error).__name__}: {error}"
     text = detail.lower()
-    if not isinstance(error, str) and type(error).__name__ == "AirflowNotFoundException":
+    if not isinstance(error, str) and _is_state_database(error):
+        found, detail = STATE_DATABASE, detail.splitlines()[0]
+    elif not isinstance(error, str) and type(error).__name__ == "AirflowNotFoundException":
         found = Explanation(
             f"the sync has no Sage Intacct connection yet (there is no Airflow connection named {conn_id!r})",
             "your Airflow administrator creates it (README, 'Running it for real', section 3)",
@@ -154,6 +158,20 @@ def explain_intacct(conn_id: str, error: BaseException | str) -> str:
             "Sage Intacct refused the check", "pass the technical detail below to your Airflow administrator"
         )
     return found.render(f"Intacct connection {conn_id!r}", detail)
+
+
+#: The sync's own database (ledger, QuickBooks sign-in, Intacct sessions, the shared API budget).
+STATE_DATABASE = Explanation(
+    "the sync cannot open its own database (Airflow connection 'qbo_intacct_state', where it keeps the sync "
+    "ledger and the saved QuickBooks sign-in), so it did not even try to sign in",
+    "your Airflow administrator checks that connection and that its database is running (docker compose: the "
+    "postgres service, and the qbo_intacct database airflow-init creates)",
+)
+
+
+def _is_state_database(error: BaseException) -> bool:
+    module = type(error).__module__.split(".")[0]
+    return module in ("sqlalchemy", "psycopg2", "sqlite3")
 
 
 def _is_unexpected(error: BaseException) -> bool:

@@ -19,6 +19,7 @@ import pytest
 from conftest import Sandbox, environ
 
 QBO = "AIRFLOW_CONN_QUICKBOOKS_DEFAULT"
+STATE = "AIRFLOW_CONN_QBO_INTACCT_STATE"  # broken as the QuickBooks check meets it
 INTACCT = "AIRFLOW_CONN_INTACCT_DEFAULT"
 Change = Callable[[dict[str, Any]], Any] | None
 
@@ -103,12 +104,19 @@ CASES: dict[str, tuple[str, Change, str, str]] = {
         "default entity does not exist in Intacct",
         "Entity access",
     ),
+    "ledger database down, quickbooks": (
+        STATE,
+        lambda c: c.update(conn_type="postgres", host="127.0.0.1", port=9, login="sync", password="pw-1234"),
+        "the sync cannot open its own database",
+        "qbo_intacct database airflow-init creates",
+    ),
 }
 
 
 def _secrets(conn: dict[str, Any]) -> list[str]:
     values = [conn.get("password") or ""]
-    values += [str(v) for k, v in conn["extra"].items() if any(w in k for w in ("password", "token", "secret"))]
+    extra = conn.get("extra") or {}
+    values += [str(v) for k, v in extra.items() if any(w in k for w in ("password", "token", "secret"))]
     return [v for v in values if len(v) > 4]
 
 
@@ -129,11 +137,12 @@ def test_each_setup_failure_is_explained_in_plain_words(
         os.environ.pop(variable)
     try:
         with environ(env), pytest.raises(HealthCheckError) as failed:
-            (check_quickbooks if variable == QBO else check_intacct)()
+            (check_quickbooks if variable in (QBO, STATE) else check_intacct)()
     finally:
         os.environ[variable] = json.dumps(original)
     message = str(failed.value)
-    system = "QuickBooks connection 'quickbooks_default'" if variable == QBO else "Intacct connection 'intacct_default'"
+    quickbooks = variable in (QBO, STATE)
+    system = "QuickBooks connection 'quickbooks_default'" if quickbooks else "Intacct connection 'intacct_default'"
     assert message.startswith(f"{system}: "), message
     assert problem in message.split("What to do: ", 1)[0], message  # the plain words come first
     assert "What to do: " in message
