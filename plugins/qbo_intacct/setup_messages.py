@@ -8,8 +8,9 @@ Never a secret: the technical detail is the hook's message, which names connecti
 error codes only.
 
 Failures covered (tests/integration/test_setup_messages.py): the sync's own database
-(``qbo_intacct_state``) cannot be opened; the connection is missing or incomplete; QuickBooks refuses the app's keys, or the company's sign-in (expired, revoked,
-never connected), or the company id; Intacct refuses the Web Services sender, the sender is not
+(``qbo_intacct_state``) cannot be opened; the connection is missing or incomplete; QuickBooks
+refuses the app's keys, or the company's sign-in (expired, revoked, never connected), or the
+company id; Intacct refuses the Web Services sender, the sender is not
 authorised for the company, Intacct refuses the user, the company id or the default entity; the
 network cannot reach either system; this Airflow cannot read the saved QuickBooks sign-in.
 """
