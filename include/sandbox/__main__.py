@@ -6,6 +6,12 @@
 ``serve`` binds its sockets first (port 0 picks a free one), then writes ``STATE_DIR/sandbox.json``
 (mode 0600) with the URLs and the generated credentials, so callers never guess ports or secrets.
 It stops cleanly on SIGINT/SIGTERM.
+
+In a container (docker-compose's ``sandbox`` profile) ``--container`` lets it bind every interface
+of the container's private network; fixed demo credentials then come from the environment variable
+``QBO_INTACCT_SANDBOX_CREDENTIALS`` (JSON ``{"qbo": {...}, "intacct": {...}}``, see .env.example),
+and the QuickBooks sandbox sends webhooks to ``QBO_SANDBOX_WEBHOOK_URL`` signed with
+``QBO_SANDBOX_WEBHOOK_VERIFIER_TOKEN`` (include/sandbox/qbo/webhooks.py). Secrets stay out of argv.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ async def _serve(args: argparse.Namespace) -> None:
     systems = SYSTEMS if args.system == "both" else (args.system,)
     ports = {"qbo": args.qbo_port, "intacct": args.intacct_port}
     books = Path(args.books).resolve() if args.books else None
+    credentials = json.loads(os.environ.get("QBO_INTACCT_SANDBOX_CREDENTIALS") or "{}")
+    options = {"qbo": _qbo_webhook_options()}
     servers: list[uvicorn.Server] = []
     sockets: dict[str, socket.socket] = {}
     described: dict[str, Any] = {}
@@ -67,6 +75,8 @@ async def _serve(args: argparse.Namespace) -> None:
             state_dir=state_dir,
             snapshot=snapshot if snapshot and snapshot.exists() else None,
             seed=args.seed,
+            credentials=dict(credentials.get(system) or {}),
+            options=options.get(system, {}),
         )
         app = _factory(system)(config)
         described[system] = app.state.runtime.describe()
@@ -85,6 +95,13 @@ async def _serve(args: argparse.Namespace) -> None:
     await asyncio.gather(*(s.serve(sockets=[sockets[sys_]]) for s, sys_ in zip(servers, systems, strict=True)))
 
 
+def _qbo_webhook_options() -> dict[str, Any]:
+    url = os.environ.get("QBO_SANDBOX_WEBHOOK_URL")
+    if not url:
+        return {}
+    return {"webhook_url": url, "webhook_verifier_token": os.environ.get("QBO_SANDBOX_WEBHOOK_VERIFIER_TOKEN", "")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.sandbox")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,13 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--books", help="a folder written by `seed` (qbo.json, intacct.json)")
     serve.add_argument("--seed", type=int, default=0, help="seed for fault draws")
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--container", action="store_true", help="inside a container: --host may be 0.0.0.0 (its private network)"
+    )
     seed = sub.add_parser("seed", help="write deterministic demo books for both sandboxes")
     seed.add_argument("--seed", type=int, default=42)
     seed.add_argument("--scale", default="demo", help="tiny, demo, or a number of invoices")
     seed.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.command == "serve":
-        if args.host not in ("127.0.0.1", "localhost", "::1"):
+        if args.host not in ("127.0.0.1", "localhost", "::1") and not args.container:
             parser.error("the sandboxes bind to loopback only")
         asyncio.run(_serve(args))
         return 0

@@ -30,15 +30,16 @@ class CheckResult:
 def check_quickbooks(conn_id: str = "quickbooks_default") -> CheckResult:
     """Authenticate (token refresh), then read CompanyInfo and Preferences."""
     from qbo_intacct.hooks.quickbooks import QuickBooksError, QuickBooksHook
+    from qbo_intacct.setup_messages import explain_quickbooks
 
     hook = QuickBooksHook(quickbooks_conn_id=conn_id)
     try:
         info = hook.company_info()  # signs in first: the same call the connection test makes
+        prefs = hook.preferences()
     except QuickBooksError as exc:
-        raise HealthCheckError(f"QuickBooks connection '{conn_id}': {exc}") from None
-    except Exception as exc:  # a broken connection (missing field, bad URL): say which and why
-        raise HealthCheckError(f"QuickBooks connection '{conn_id}': {type(exc).__name__}: {exc}") from None
-    prefs = hook.preferences()
+        raise HealthCheckError(explain_quickbooks(conn_id, exc)) from None
+    except Exception as exc:  # a broken connection (missing field, bad URL, unreadable token): say which and why
+        raise HealthCheckError(explain_quickbooks(conn_id, exc)) from None
     currency = prefs.get("CurrencyPrefs", {})
     accounting = prefs.get("AccountingInfoPrefs", {})
     return CheckResult(
@@ -56,12 +57,23 @@ def check_quickbooks(conn_id: str = "quickbooks_default") -> CheckResult:
 def check_intacct(conn_id: str = "intacct_default") -> CheckResult:
     """Authenticate (API session), then list the entities with their base currencies."""
     from qbo_intacct.hooks.intacct import IntacctHook
+    from qbo_intacct.setup_messages import explain_intacct
 
     hook = IntacctHook(intacct_conn_id=conn_id)
-    ok, message = hook.test_connection()
-    if not ok:
-        raise HealthCheckError(f"Intacct connection '{conn_id}': {message}")
-    entities = hook.entities()
+    try:
+        ok, message = hook.test_connection()
+        if not ok:
+            raise HealthCheckError(explain_intacct(conn_id, message))
+        entities = hook.entities()
+        default_entity = str(hook.get_connection(conn_id).extra_dejson.get("entity_id") or "")
+    except HealthCheckError:
+        raise
+    except Exception as exc:  # a missing connection, an unreachable host: say which and why
+        raise HealthCheckError(explain_intacct(conn_id, exc)) from None
+    if default_entity and default_entity not in {str(e.get("LOCATIONID")) for e in entities}:
+        raise HealthCheckError(
+            explain_intacct(conn_id, f"default entity {default_entity!r} is not among the entities the user can use")
+        )
     listed = ", ".join(f"{e.get('LOCATIONID')} ({e.get('CURRENCY')})" for e in entities) or "none (single entity)"
     return CheckResult("Sage Intacct", conn_id, {"entities": listed})
 

@@ -13,8 +13,10 @@ URL shapes (base ``http://127.0.0.1:PORT/v3``, as ``https://quickbooks.api.intui
 ProfitAndLoss,GeneralLedger,AgedReceivables,AgedPayables}`` (see reports.py),
 ``/companyinfo/{realm}``, ``/preferences``, ``/exchangerate?sourcecurrencycode=..&asofdate=..``.
 ``minorversion`` is accepted and ignored; ``requestid`` makes any call replayable.
-OAuth: ``POST /oauth2/v1/tokens/bearer`` (HTTP Basic client auth, ``grant_type=refresh_token``),
-``POST /oauth2/v1/tokens/revoke``, discovery at ``/.well-known/openid_configuration``.
+OAuth: ``POST /oauth2/v1/tokens/bearer`` (HTTP Basic client auth, ``grant_type=refresh_token`` or
+``authorization_code``), ``POST /oauth2/v1/tokens/revoke``, discovery at
+``/.well-known/openid_configuration``, the consent page ``/connect/oauth2`` (consent.py).
+Webhooks: signed change notifications to a configured URL (webhooks.py).
 Sandbox-only extra: ``POST /_sandbox/qbo/authorize {"realm_id": ..}`` mints a fresh refresh token
 (an admin re-authorising the app), so tests never spend the bootstrap token in sandbox.json.
 
@@ -93,6 +95,7 @@ from include.sandbox.common import (
     TenantLimiter,
     admin_router,
 )
+from include.sandbox.qbo.consent import consent_router, exchange_code
 from include.sandbox.qbo.oauth import (
     ACCESS_TOKEN_SECONDS,
     DEFAULT_GRACE_SECONDS,
@@ -128,6 +131,7 @@ from include.sandbox.qbo.state import (
     to_decimal,
     unsupported,
 )
+from include.sandbox.qbo.webhooks import install_webhooks
 
 REPORT_NAMES = ("TrialBalance", "ProfitAndLoss", "GeneralLedger", "AgedReceivables", "AgedPayables")
 DEFAULT_LIMITS = LimitConfig(concurrent=10, per_minute=500, batch_per_minute=40)
@@ -623,6 +627,8 @@ def create_app(config: SandboxConfig) -> FastAPI:
     app = FastAPI(title="QuickBooks Online sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
     app.include_router(admin_router(runtime))
+    app.include_router(consent_router(runtime))
+    install_webhooks(app, runtime)
     base = config.base_url
 
     @app.middleware("http")
@@ -677,10 +683,12 @@ def create_app(config: SandboxConfig) -> FastAPI:
         try:
             runtime.oauth.check_client(client_id, secret)
             grant = form.get("grant_type")
+            if grant == "authorization_code":
+                body = exchange_code(runtime, str(client_id), form)
+                runtime.log.add("token_codes")
+                return Response(dump_bytes(body), media_type=JSON, headers={"cache-control": "no-store"})
             if grant != "refresh_token":
-                if grant == "authorization_code":
-                    raise OAuthError(400, "invalid_grant", "Authorization codes are not issued by the sandbox")
-                raise OAuthError(400, "unsupported_grant_type", "Use grant_type=refresh_token")
+                raise OAuthError(400, "unsupported_grant_type", "Use grant_type=refresh_token or authorization_code")
             if not form.get("refresh_token"):
                 raise OAuthError(400, "invalid_request", "refresh_token is required")
             body = runtime.oauth.refresh(str(client_id), form["refresh_token"])

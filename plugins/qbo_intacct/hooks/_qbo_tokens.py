@@ -23,6 +23,10 @@ needed a manual re-authorisation every day or two (airbyte #7296, #49842). So:
   failed, and is not near expiry) that token is used and no refresh token is spent. Two workers
   therefore never present the same refresh token.
 * **Masked.** Every token read or minted is registered with Airflow's log masker.
+* **First authorisation by command.** ``python -m qbo_intacct.authorize_quickbooks`` runs Intuit's
+  consent flow and writes the first tokens straight into this row (:meth:`QboTokenStore.save_authorized`),
+  fingerprinted with the connection's refresh token as it is then (usually none). So the connection
+  needs no ``refresh_token`` at all; pasting one later still wins, as above.
 
 Residual risk, documented rather than hidden: if the token endpoint rotates the refresh token and
 the reply is then lost (network fault), the new token is unknown to us and the next refresh fails
@@ -95,6 +99,10 @@ class TokenGrant:
 
 #: Spends a refresh token and returns the grant; raises on ``invalid_grant`` and transport failure.
 Refresher = Callable[[str], TokenGrant]
+
+
+class QboNotAuthorisedError(ApiError):
+    """The connection has no refresh token and no authorisation was stored for its app and company."""
 
 
 class QboTokenDecryptError(ApiError):
@@ -188,8 +196,8 @@ class QboTokenStore:
         clock: Callable[[], float] = time.time,
         store_retry_sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not (client_id and client_secret and realm_id and seed_refresh_token):
-            raise ValueError("client id, client secret, realm id and an initial refresh token are all required")
+        if not (client_id and client_secret and realm_id):
+            raise ValueError("client id, client secret and realm id are all required")
         self._engine = engine
         self._client_id = client_id
         self._realm_id = realm_id
@@ -207,7 +215,8 @@ class QboTokenStore:
         self._unsaved_rotation: tuple[str, str] | None = None
         self._local_lock = threading.Lock()
         mask_secret(client_secret)
-        mask_secret(seed_refresh_token)
+        if seed_refresh_token:
+            mask_secret(seed_refresh_token)
         _ensure_table(engine)
 
     # -- public ------------------------------------------------------------------------------------
@@ -276,6 +285,24 @@ class QboTokenStore:
             self._cached_access = (grant.access_token, access_expires_at)
             self._warn_if_refresh_expiring(grant, now)
             return grant.access_token
+
+    def save_authorized(self, grant: TokenGrant) -> None:
+        """Store the tokens of a fresh consent (the authorisation-code grant) as the current ones.
+
+        The row is fingerprinted with the connection's refresh token as it is now, so the hook keeps
+        using these tokens until an admin pastes a different refresh token into the connection.
+        """
+        mask_secret(grant.access_token)
+        mask_secret(grant.refresh_token)
+        now = self._clock()
+        values = {**self._grant_values(grant, now), "refresh_count": 0}
+        with self._locked() as conn:
+            if self._read(conn, for_update=True) is None:
+                conn.execute(tokens_table.insert().values(client_id=self._client_id, realm_id=self._realm_id, **values))
+            else:
+                conn.execute(update(tokens_table).where(self._where()).values(**values))
+        self._cached_access = (grant.access_token, now + float(grant.expires_in))
+        self._unsaved_rotation = None
 
     def forget_cached_access_token(self) -> None:
         self._cached_access = None
@@ -411,7 +438,7 @@ class QboTokenStore:
         A row this process cannot decrypt but that was seeded from the same connection token raises
         :class:`QboTokenDecryptError` and is left as it is (see the module docstring for why).
         """
-        if not self._is_sqlite:
+        if not self._is_sqlite and self._seed_refresh_token:
             # Make sure a row exists to lock; a concurrent insert by another worker is fine.
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -421,6 +448,13 @@ class QboTokenStore:
                 .on_conflict_do_nothing(index_elements=["client_id", "realm_id"])
             )
         row = self._read(conn, for_update=True)
+        known = row is not None and (self._is_ours(row.seed_fingerprint) or self._legacy_unverifiable(row))
+        if not known and not self._seed_refresh_token:
+            raise QboNotAuthorisedError(
+                f"QuickBooks company {self._realm_id} has not been connected to this app yet (or the refresh "
+                "token stored for it was removed from the connection): run `python -m "
+                "qbo_intacct.authorize_quickbooks` and sign in to QuickBooks to connect it"
+            )
         if row is None:
             conn.execute(tokens_table.insert().values(**self._seed_values()))
         elif self._is_ours(row.seed_fingerprint) or self._legacy_unverifiable(row):

@@ -79,7 +79,13 @@ from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
 from qbo_intacct.hooks import usage
 from qbo_intacct.hooks._budget import FleetRateLimiter, SharedBudget, budget_engine
-from qbo_intacct.hooks._qbo_tokens import QboTokenStore, TokenGrant, engine_for, state_database_url
+from qbo_intacct.hooks._qbo_tokens import (
+    QboNotAuthorisedError,
+    QboTokenStore,
+    TokenGrant,
+    engine_for,
+    state_database_url,
+)
 from qbo_intacct.hooks._transport import (
     ApiError,
     RateLimit,
@@ -98,6 +104,10 @@ if TYPE_CHECKING:
 PRODUCTION_BASE_URL = "https://quickbooks.api.intuit.com/v3"
 SANDBOX_BASE_URL = "https://sandbox-quickbooks.api.intuit.com/v3"
 TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"  # noqa: S105 - a URL, not a secret
+#: Intuit's consent page (the authorization endpoint of the OAuth 2.0 authorization-code grant).
+AUTHORIZE_URL = "https://appcenter.intuit.com/connect/oauth2"
+#: The only scope the sync needs: read and write the company's accounting data.
+ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
 DEFAULT_MINOR_VERSION = 75
 
 MAX_PAGE_SIZE = 1000
@@ -482,14 +492,14 @@ class QuickBooksHook(HttpHook):
                 ("login (client id)", client_id),
                 ("password (client secret)", client_secret),
                 ("extra.realm_id", realm_id),
-                ("extra.refresh_token", refresh_token),
             )
             if not value
         ]
         if missing:
             raise QuickBooksAuthError(f"connection {self.quickbooks_conn_id!r} is missing {', '.join(missing)}")
         mask_secret(client_secret)
-        mask_secret(refresh_token)
+        if refresh_token:  # optional: `python -m qbo_intacct.authorize_quickbooks` stores the first one
+            mask_secret(refresh_token)
         environment = (extra.get("environment") or "production").lower()
         if environment not in ("production", "sandbox"):
             raise ValueError(f"connection {self.quickbooks_conn_id!r}: environment must be production or sandbox")
@@ -651,12 +661,78 @@ class QuickBooksHook(HttpHook):
         return token
 
     def _access_token(self) -> str:
-        return self._with_token_retries(lambda: self._tokens.access_token(self._spend_refresh_token))
+        try:
+            return self._with_token_retries(lambda: self._tokens.access_token(self._spend_refresh_token))
+        except QboNotAuthorisedError as exc:
+            raise QuickBooksAuthError(f"connection {self.quickbooks_conn_id!r}: {exc}") from None
 
     def _refresh_after_401(self, stale_access_token: str) -> str:
-        return self._with_token_retries(
-            lambda: self._tokens.refresh(self._spend_refresh_token, stale_access_token=stale_access_token)
+        try:
+            return self._with_token_retries(
+                lambda: self._tokens.refresh(self._spend_refresh_token, stale_access_token=stale_access_token)
+            )
+        except QboNotAuthorisedError as exc:
+            raise QuickBooksAuthError(f"connection {self.quickbooks_conn_id!r}: {exc}") from None
+
+    # -- first authorisation (the consent flow; python -m qbo_intacct.authorize_quickbooks) ----------
+
+    def authorize_url(self) -> str:
+        """The consent page: extra ``authorize_url`` (e.g. the local sandbox), else Intuit's."""
+        return str(self.get_connection(self.quickbooks_conn_id).extra_dejson.get("authorize_url") or AUTHORIZE_URL)
+
+    def exchange_authorization_code(self, *, code: str, redirect_uri: str, realm_id: str) -> None:
+        """Spend the code Intuit's consent redirected with and store the first tokens for ``realm_id``.
+
+        ``grant_type=authorization_code`` on the token endpoint (HTTP Basic client auth); the tokens
+        go where every hook reads them (the encrypted token store), never to the caller or a log.
+        """
+        conn = self.get_connection(self.quickbooks_conn_id)
+        client_id, client_secret = conn.login or "", conn.password or ""
+        if not (client_id and client_secret):
+            raise QuickBooksAuthError(
+                f"connection {self.quickbooks_conn_id!r} is missing login (client id) or password (client secret)"
+            )
+        mask_secret(client_secret)
+        mask_secret(code)
+        extra = conn.extra_dejson
+        token_url = extra.get("token_url") or TOKEN_URL
+        try:
+            response = self._send(
+                "POST",
+                token_url,
+                auth=(client_id, client_secret),
+                data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+                headers={"Accept": "application/json"},
+                timeout=(self.connect_timeout, self.refresh_timeout),
+            )
+        except requests.RequestException as exc:
+            raise QuickBooksError(
+                f"QuickBooks code exchange failed: {describe_failure(exc)} reaching {self._where(token_url)}"
+            ) from None
+        payload = _decode_json(response.text) if response.text else {}
+        if response.status_code != 200 or not payload.get("refresh_token") or not payload.get("access_token"):
+            error = payload.get("error") if isinstance(payload, dict) else None
+            raise QuickBooksAuthError(
+                f"QuickBooks refused the authorization code ({error or 'no tokens'}, HTTP {response.status_code}) "
+                f"for {self._where(token_url)}: start the consent again (a code works once, for a few minutes, "
+                "and only with the same redirect URI)",
+                status=response.status_code,
+            )
+        grant = TokenGrant(
+            access_token=str(payload["access_token"]),
+            expires_in=float(payload.get("expires_in") or 3600),
+            refresh_token=str(payload["refresh_token"]),
+            refresh_expires_in=float(payload["x_refresh_token_expires_in"])
+            if payload.get("x_refresh_token_expires_in") is not None
+            else None,
         )
+        QboTokenStore(
+            engine=engine_for(state_database_url()),
+            client_id=client_id,
+            client_secret=client_secret,
+            realm_id=realm_id,
+            seed_refresh_token=str(extra.get("refresh_token") or ""),
+        ).save_authorized(grant)
 
     # -- transport ---------------------------------------------------------------------------------
 
