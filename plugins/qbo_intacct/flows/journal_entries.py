@@ -364,7 +364,7 @@ def state_from_link(link: Any) -> EntryState:
 
 @dataclass
 class Batch:
-    """One GLBATCH to create: ``members`` are the entries whose state commits when it posts."""
+    """One GLBATCH to create; ``members`` are the QuickBooks entries it carries lines of."""
 
     key: str
     kind: str  # "entry" | "reversal" | "summary" | "adjustment"
@@ -378,12 +378,47 @@ class Batch:
 
 
 @dataclass
+class Effect:
+    """What one batch (or, with ``batch`` None, no write at all) changes in an entry's ledger state:
+    the record step applies it only if the batch posted, so a batch Intacct refused changes nothing."""
+
+    entry_id: str
+    batch: str | None
+    remove: list[str] = field(default_factory=list)  # keys of Posted entries the batch undoes
+    add: list[Posted] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"entry_id": self.entry_id, "batch": self.batch, "remove": self.remove,
+                "add": [p.as_json() for p in self.add]}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Effect:
+        return cls(data["entry_id"], data["batch"], list(data["remove"]), [Posted.from_json(p) for p in data["add"]])
+
+
+@dataclass
 class JournalPlan:
     batches: list[Batch]
-    states: dict[str, EntryState]  # the state of each entry once all its batches have posted
-    needs: dict[str, list[str]]  # entry -> batch keys that must post before its state commits
+    states: dict[str, EntryState]  # entries whose ledger facts (want, number, date, mode) change
+    effects: list[Effect]  # in order; applied by the record step for the batches that posted
     unchanged: int = 0
     pending: int = 0  # summarized entries waiting for their period to end
+
+
+def apply_effects(state: EntryState, effects: Iterable[Effect], posted_ok: set[str]) -> tuple[EntryState, list[str]]:
+    """The entry's state after the batches that posted (in plan order); returns it and the batch keys
+    that did not post (the record step holds the entry with Intacct's reason)."""
+    posted = list(state.posted)
+    batches = list(state.batches)
+    missing = []
+    for effect in effects:
+        if effect.batch is not None and effect.batch not in posted_ok:
+            missing.append(effect.batch)
+            continue
+        posted = [p for p in posted if p.key not in effect.remove] + list(effect.add)
+        if effect.batch is not None and effect.batch not in batches:
+            batches.append(effect.batch)
+    return replace(state, posted=posted, batches=batches), missing
 
 
 def period_of(day: dt.date, period: str) -> tuple[str, dt.date]:
@@ -398,6 +433,10 @@ def _title(text: str) -> str:
     return text[:80]
 
 
+def _negated(line: GlLine) -> GlLine:
+    return replace(line, amount=-line.amount, base=None if line.base is None else -line.base)
+
+
 def plan_journal(
     entries: Sequence[Entry],
     states: Mapping[str, EntryState],
@@ -408,37 +447,29 @@ def plan_journal(
     """The batches that make Intacct hold what QuickBooks says, from the entries read this run and the
     ledger (``states``: every entry the flow has seen, so summarized entries whose period has just
     ended are posted without being read again)."""
-    batches: list[Batch] = []
-    new_states: dict[str, EntryState] = {}
-    needs: dict[str, list[str]] = defaultdict(list)
-    unchanged = 0
-    in_scope = {e.id: e for e in entries}
+    plan = JournalPlan([], {}, [])
+    in_scope = {e.id for e in entries}
     summarized: list[EntryState] = []
     for entry in entries:
         old = states.get(entry.id) or EntryState(entry.id)
         mode = _mode(mappings, entry, old)
-        state = EntryState(entry.id, entry.number or old.number, entry.date.isoformat(), mode, list(entry.lines),
-                           list(old.posted), list(old.batches), entry.deleted)  # fmt: skip
-        if mode == "Summarized" or (entry.deleted and old.mode == "Summarized"):
+        state = EntryState(entry.id, entry.number or old.number, entry.date.isoformat(), mode,
+                           [] if entry.deleted else list(entry.lines), list(old.posted), list(old.batches),
+                           entry.deleted)  # fmt: skip
+        if state.want != old.want or state.number != old.number or state.deleted != old.deleted or mode != old.mode:
+            plan.states[entry.id] = state
+        if mode == "Summarized":
             summarized.append(state)
-            continue
-        if lines_hash(state.want) == lines_hash(old.posted_lines) and (state.want or not old.posted):
-            unchanged += 1
-            if state.want != old.want or state.number != old.number or entry.deleted != old.deleted:
-                new_states[entry.id] = state  # same GL lines, new ledger facts (e.g. a memo edit)
-            continue
-        _detailed(entry, state, mappings, batches, needs)
-        new_states[entry.id] = state
-    # summarized entries the ledger holds whose GL lines differ from what they should be (pending)
-    for entry_id, old in states.items():
-        if (
-            entry_id not in in_scope
-            and old.mode == "Summarized"
-            and lines_hash(old.want) != lines_hash(old.posted_lines)
-        ):
-            summarized.append(replace(old, posted=list(old.posted), batches=list(old.batches)))
-    pending = _summarize(summarized, states, mappings, today, batches, needs, new_states)
-    return JournalPlan(batches, new_states, dict(needs), unchanged, pending)
+        elif lines_hash(state.want) == lines_hash(old.posted_lines):
+            plan.unchanged += 1
+        else:
+            _detailed(entry, state, mappings, plan)
+    for entry_id, old in states.items():  # summarized entries the GL does not hold yet (period not ended)
+        waiting = lines_hash(old.want) != lines_hash(old.posted_lines)
+        if entry_id not in in_scope and old.mode == "Summarized" and waiting:
+            summarized.append(old)
+    _summarize(summarized, states, mappings, today, plan)
+    return plan
 
 
 def _mode(mappings: Any, entry: Entry, old: EntryState) -> str:
@@ -454,45 +485,33 @@ def _journal(mappings: Any, entity: str) -> str:
     return setting.journal_symbol if setting is not None else "GJ"
 
 
-def _detailed(entry: Entry, state: EntryState, mappings: Any, batches: list[Batch], needs: dict) -> None:
+def _detailed(entry: Entry, state: EntryState, mappings: Any, plan: JournalPlan) -> None:
     """Reverse what the GL holds for the entry (if anything) and post what it should hold."""
     generation = len(state.batches)
     for posted in state.posted:
         key = f"je-rev:{posted.key}"
-        batches.append(
+        plan.batches.append(
             Batch(key, "reversal", posted.entity, posted.date,
                   _title(f"Reversal of QuickBooks JE {state.number or entry.id} (edited or deleted)"),
                   f"{REFERENCE_PREFIX}{entry.id}-R{generation}", _journal(mappings, posted.entity),
-                  [replace(x, amount=-x.amount, base=None if x.base is None else -x.base) for x in posted.lines],
-                  [entry.id])
+                  [_negated(x) for x in posted.lines], [entry.id])
         )  # fmt: skip
-        needs[entry.id].append(key)
-        state.batches.append(key)
-    state.posted = []
+        plan.effects.append(Effect(entry.id, key, remove=[posted.key]))
     by_entity: dict[str, list[GlLine]] = defaultdict(list)
-    for line in entry.lines:
+    for line in state.want:
         by_entity[line.entity].append(line)
     for entity, lines in sorted(by_entity.items()):
         key = f"je:{entry.id}:{entity}:{generation}:{lines_hash(lines)}"
-        batches.append(
+        plan.batches.append(
             Batch(key, "entry", entity, entry.date.isoformat(),
                   _title(f"QuickBooks JE {entry.number or '(no number)'} (Id {entry.id}) {entry.memo}".strip()),
                   f"{REFERENCE_PREFIX}{entry.id}", _journal(mappings, entity), list(lines), [entry.id])
         )  # fmt: skip
-        needs[entry.id].append(key)
-        state.batches.append(key)
-        state.posted.append(Posted(key, entity, entry.date.isoformat(), list(lines)))
+        plan.effects.append(Effect(entry.id, key, add=[Posted(key, entity, entry.date.isoformat(), list(lines))]))
 
 
-def _summarize(
-    members: Sequence[EntryState],
-    states: Mapping[str, EntryState],
-    mappings: Any,
-    today: dt.date,
-    batches: list[Batch],
-    needs: dict,
-    new_states: dict[str, EntryState],
-) -> int:
+def _summarize(members: Sequence[EntryState], states: Mapping[str, EntryState], mappings: Any, today: dt.date,
+               plan: JournalPlan) -> None:  # fmt: skip
     """One batch per entity and ended period for the difference between what the GL holds for the
     changed entries and what it should hold: the first is the period's summary, later ones adjust it."""
 
@@ -500,83 +519,57 @@ def _summarize(
         setting = mappings.journal_setting(entity)
         return period_of(dt.date.fromisoformat(day), (setting.summary_period if setting else None) or "Month")
 
-    # (entity, period) -> entries, with the lines they should add and remove there
     want: dict[tuple[str, str], list[tuple[str, GlLine]]] = defaultdict(list)
-    have: dict[tuple[str, str], list[tuple[str, GlLine]]] = defaultdict(list)
+    have: dict[tuple[str, str], list[tuple[str, Posted]]] = defaultdict(list)
     ends: dict[tuple[str, str], dt.date] = {}
-    pending = 0
     for state in members:
-        wanted = [] if state.deleted else state.want
-        blocked = False
-        for line in wanted:
-            key, end = period(line.entity, state.date)
-            if end >= today:
-                blocked = True
-            ends[(line.entity, key)] = end
-        if blocked:  # its period has not ended: wait (the ledger keeps the lines; no re-read needed)
-            pending += 1
-            new_states[state.entry_id] = replace(state, posted=list(state.posted))
+        slots = [(line.entity, *period(line.entity, state.date)) for line in state.want]
+        if any(end >= today for _, _, end in slots):
+            plan.pending += 1  # its period has not ended: wait (the ledger keeps the lines; no re-read)
             continue
-        for line in wanted:
-            key, _ = period(line.entity, state.date)
-            want[(line.entity, key)].append((state.entry_id, line))
+        for (entity, key, end), line in zip(slots, state.want, strict=True):
+            want[(entity, key)].append((state.entry_id, line))
+            ends[(entity, key)] = end
         for posted in state.posted:
-            for line in posted.lines:
-                key, end = period(line.entity, posted.date)
-                ends.setdefault((line.entity, key), end)
-                have[(line.entity, key)].append((state.entry_id, line))
-        if not wanted and not state.posted:
-            new_states[state.entry_id] = state
-    done: dict[str, EntryState] = {s.entry_id: s for s in members}
-    touched: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for slot in sorted(set(want) | set(have)):
-        for entry_id, _ in (*want.get(slot, []), *have.get(slot, [])):
-            touched[entry_id].add(slot)
-    history: dict[tuple[str, str], int] = defaultdict(int)
+            key, end = period(posted.entity, posted.date)
+            have[(posted.entity, key)].append((state.entry_id, posted))
+            ends.setdefault((posted.entity, key), end)
+    history: dict[tuple[str, str], int] = defaultdict(int)  # batches already posted per entity and period
     for state in states.values():
         for batch_key in state.batches:
             if batch_key.startswith("je-sum:"):
-                _, entity, key, *_ = batch_key.split(":")
-                history[(entity, key)] = max(history[(entity, key)], int(batch_key.split(":")[3]) + 1)
-    for slot in sorted(touched_slots(touched)):
+                _, entity, key, n, _ = batch_key.split(":")
+                history[(entity, key)] = max(history[(entity, key)], int(n) + 1)
+    for slot in sorted(set(want) | set(have)):
         entity, key = slot
-        delta = net_lines(
-            [*(line for _, line in want.get(slot, [])),
-             *(replace(line, amount=-line.amount, base=None if line.base is None else -line.base)
-               for _, line in have.get(slot, []))]
-        )  # fmt: skip
-        entry_ids = sorted({e for e, _ in (*want.get(slot, []), *have.get(slot, []))})
+        delta = net_lines([*(line for _, line in want.get(slot, [])),
+                           *(_negated(line) for _, p in have.get(slot, []) for line in p.lines)])  # fmt: skip
+        entry_ids = sorted({e for e, _ in want.get(slot, [])} | {e for e, _ in have.get(slot, [])})
+        batch_key = None
         if delta:
             n = history[slot]
             batch_key = f"je-sum:{entity}:{key}:{n}:{lines_hash(delta)}"
             kind = "summary" if n == 0 else "adjustment"
             title = (f"QuickBooks journal entries {key}, {entity}" if kind == "summary"
                      else f"Adjustment {n} to QuickBooks journal entries {key}, {entity}")  # fmt: skip
-            batches.append(
+            plan.batches.append(
                 Batch(batch_key, kind, entity, ends[slot].isoformat(), _title(title),
                       f"{REFERENCE_PREFIX}SUM-{entity}-{key}" + (f"-A{n}" if n else ""), _journal(mappings, entity),
                       delta, entry_ids)
             )  # fmt: skip
-            for entry_id in entry_ids:
-                needs[entry_id].append(batch_key)
-                done[entry_id].batches.append(batch_key)
         for entry_id in entry_ids:
-            state = done[entry_id]
-            state.posted = [p for p in state.posted if not _in_slot(p, slot, period)]
             mine = [line for e, line in want.get(slot, []) if e == entry_id]
-            if mine:
-                state.posted.append(Posted(f"je-sum:{entity}:{key}", entity, ends[slot].isoformat(), mine))
-            new_states[entry_id] = state
-    return pending
+            add = [Posted(f"je-sum:{entity}:{key}#{entry_id}", entity, ends[slot].isoformat(), mine)] if mine else []
+            remove = [p.key for e, p in have.get(slot, []) if e == entry_id]
+            if add and remove == [a.key for a in add] and batch_key is None and _same(have, slot, entry_id, mine):
+                continue  # nothing changed for this entry here
+            plan.effects.append(Effect(entry_id, batch_key, remove=remove, add=add))
 
 
-def touched_slots(touched: Mapping[str, set[tuple[str, str]]]) -> set[tuple[str, str]]:
-    return {slot for slots in touched.values() for slot in slots}
-
-
-def _in_slot(posted: Posted, slot: tuple[str, str], period: Any) -> bool:
-    key, _ = period(posted.entity, posted.date)
-    return (posted.entity, key) == slot
+def _same(have: Mapping[tuple[str, str], list[tuple[str, Posted]]], slot: tuple[str, str], entry_id: str,
+          mine: list[GlLine]) -> bool:  # fmt: skip
+    held = [line for e, p in have.get(slot, []) if e == entry_id for line in p.lines]
+    return lines_hash(held) == lines_hash(mine)
 
 
 # ------------------------------------------------------------------------------------ Intacct body
