@@ -298,9 +298,9 @@ def record_step(
     holds = [Hold(**{**h, "amount": Decimal(h["amount"])}) for h in detail["holds"]]
     summary = RunSummary(FLOW, run_id, dry_run=bool(run["dry_run"]), read=int(detail["read"]))
     reasons: dict[str, int] = defaultdict(int)
-    for h in holds:
-        reasons[h.reason_code] += 1
     if run["dry_run"]:
+        for h in holds:
+            reasons[h.reason_code] += 1
         summary.created = len(batches)
         summary.held_for_review = len(holds)
         summary.reasons = dict(reasons)
