@@ -12,14 +12,16 @@ The story, one module-scoped run per step, each asserted many ways:
 3. ``changes``: finance maps the grant account, one entry is edited and one deleted in QuickBooks:
    the held entry posts (its review item is resolved), the edit is a reversal plus the new version,
    the delete a reversal; the GL still ties out.
-4. ``killed`` / ``after_kill``: a new entry's batch is posted and the run dies before recording
-   anything; the rerun posts nothing twice (the same controlid: Intacct answers from its memory) and
-   records the batch.
+4. ``killed`` / ``after_kill`` (slow): a new entry's batch is posted and the run dies before
+   recording anything; the rerun posts nothing twice (the same controlid: Intacct answers from its
+   memory) and records the batch. Meanwhile Intacct closed October: an October entry keyed late is
+   held with that reason.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -171,6 +173,21 @@ def changes(story: Story, rerun: RunResult) -> dict[str, Any]:
     return {"run": story.run("changes"), "batches": by_reference(flow_batches("US"))}
 
 
+def _new_entry(number: str, day: dt.date, amount: Decimal = Decimal("250.00")) -> str:
+    """A two-line entry keyed in QuickBooks (Boston: the US entity): Prepaid Expenses against Checking."""
+    hook = qbo()
+    accounts = {a["Name"]: a["Id"] for a in hook.iter_query("Account")}
+    boston = next(d["Id"] for d in hook.iter_query("Department") if d["Name"] == "Boston")
+    lines = [
+        {"Amount": amount, "DetailType": "JournalEntryLineDetail", "Description": number,
+         "JournalEntryLineDetail": {"PostingType": posting, "AccountRef": {"value": accounts[name]},
+                                    "DepartmentRef": {"value": boston}}}
+        for posting, name in (("Debit", "Prepaid Expenses"), ("Credit", "Checking"))
+    ]  # fmt: skip
+    body = {"DocNumber": number, "TxnDate": day.isoformat(), "Line": lines}
+    return str(hook.create("JournalEntry", body, request_id=str(uuid.uuid4()))["Id"])
+
+
 def test_fixed_mapping_posts_the_held_entry_and_resolves_its_item(changes: dict[str, Any]) -> None:
     (batch,) = changes["batches"][f"QBO-JE-{PLANTED['unmapped_account_journal']}"]
     assert "40100" in signed_lines(batch)
@@ -212,22 +229,19 @@ def test_changes_tie_out(changes: dict[str, Any]) -> None:
 def kill(story: Story, changes: dict[str, Any]) -> dict[str, Any]:
     """A new entry; the run is killed after its load posted and before anything was recorded (the
     worst point: Intacct holds the batch, the ledger does not), then run again."""
-    hook = qbo()
-    accounts = {a["Name"]: a["Id"] for a in hook.iter_query("Account")}
-    boston = next(d["Id"] for d in hook.iter_query("Department") if d["Name"] == "Boston")
-    lines = [
-        {"Amount": Decimal("250.00"), "DetailType": "JournalEntryLineDetail", "Description": "Kill test",
-         "JournalEntryLineDetail": {"PostingType": posting, "AccountRef": {"value": accounts[name]},
-                                    "DepartmentRef": {"value": boston}}}
-        for posting, name in (("Debit", "Prepaid Expenses"), ("Credit", "Checking"))
-    ]  # fmt: skip
-    day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)).isoformat()
-    created = hook.create("JournalEntry", {"DocNumber": "JE-KILL", "TxnDate": day, "Line": lines},
-                          request_id=str(uuid.uuid4()))  # fmt: skip
+    created = _new_entry("JE-KILL", dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3))
     killed = story.run("killed", mark_success_pattern="record|tie_out|report")
-    posted_by_kill = by_reference(flow_batches("US")).get(f"QBO-JE-{created['Id']}", [])
-    after = story.run("after_kill")
-    return {"id": created["Id"], "killed": killed, "after": after, "posted_by_kill": posted_by_kill}
+    posted_by_kill = by_reference(flow_batches("US")).get(f"QBO-JE-{created}", [])
+    # meanwhile the parent closes October in Intacct, and the subsidiary keys an October entry
+    story.intacct.configure(books_closed_through="2026-10-31")
+    closed = _new_entry("JE-OCT-LATE", dt.date(2026, 10, 15))
+    try:
+        after = story.run("after_kill")
+    finally:
+        closed_through = json.loads((story.books / "manifest.json").read_text())["periods"]["closed_through"]
+        story.intacct.configure(books_closed_through=closed_through)
+    return {"id": created, "killed": killed, "after": after, "posted_by_kill": posted_by_kill, "closed": closed,
+            "batches": by_reference(flow_batches("US"))}  # fmt: skip
 
 
 @pytest.mark.slow  # two more DAG runs (~20 s): outside the make-test budget, run by the slow suite
@@ -243,3 +257,13 @@ def test_kill_after_load_and_rerun_duplicates_nothing(kill: dict[str, Any]) -> N
     assert kill["after"].write_requests["intacct"] == 1  # the same controlid: Intacct answered from memory
     assert kill["after"].summary["created"] == 1
     assert kill["after"].summary["tie_out"]["differences"] == []
+
+
+@pytest.mark.slow
+def test_entry_in_a_period_closed_in_intacct_is_held_with_that_reason(kill: dict[str, Any]) -> None:
+    items = [i for i in ledger().review_items(FLOW) if i.record_id == kill["closed"]]
+    assert [i.reason_code for i in items] == ["closed_period"]
+    assert "closed" in items[0].detail
+    assert "reopen the period" in items[0].context["fix"]
+    assert f"QBO-JE-{kill['closed']}" not in kill["batches"]
+    assert kill["after"].summary["failed"] == 1
