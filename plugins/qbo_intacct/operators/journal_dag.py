@@ -140,11 +140,9 @@ def scope_step(context: Mapping[str, Any], run: Mapping[str, Any], changed: Mapp
 
 
 def _records(staged: Any) -> list[dict[str, Any]]:
-    """Records of a staged extract (``{"path", "rows"}``), or of a list read in-process (``{"records"}``)."""
+    """Records of a staged extract (``{"path", "rows"}``)."""
     from qbo_intacct.flows.runtime import staged_records
 
-    if isinstance(staged, Mapping) and "records" in staged:
-        return list(staged["records"])
     return staged_records(staged)
 
 
@@ -362,7 +360,7 @@ def _report_data(summary: Any, detail: Mapping[str, Any], run: Mapping[str, Any]
     return data
 
 
-def tie_out_step(context: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+def tie_out_step(context: Mapping[str, Any], data: Mapping[str, Any], lookups: Mapping[str, Any]) -> dict[str, Any]:
     """Per entity and Intacct account, for each month this run posted into: the QuickBooks journal
     entries of that month through the mapping (read again now) against what Intacct's GL holds from
     this flow's batches (``REFERENCENO`` ``QBO-JE-*``) in that entity and month. Differences go in
@@ -381,45 +379,37 @@ def tie_out_step(context: Mapping[str, Any], data: Mapping[str, Any]) -> dict[st
     qbo = QuickBooksHook()
     intacct = IntacctHook()
     mappings = load_workbook_mappings()
-    lookups = {
-        "Account": _as_staged(qbo.iter_query("Account")),
-        "Class": _as_staged(qbo.iter_query("Class")),
-        "Department": _as_staged(qbo.iter_query("Department")),
-        "GLACCOUNT": _as_staged(intacct.iter_query("GLACCOUNT", ["ACCOUNTNO", "SUBLEDGERCONTROLON"], entity_id="")),
-        "ENTITY": _as_staged(intacct.entities()),
-    }
-    ctx = build_context(lookups, mappings)
+    ctx = build_context(lookups, mappings)  # the lists the plan read (a run that posts always read them)
     expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     actual: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     held: list[str] = []
-    entities = sorted({entity for entity, _ in periods})
-    for month in months:
-        start = dt.date.fromisoformat(f"{month}-01")
-        end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    for month in months:  # QuickBooks: one query per month posted into
+        start, end = _month_bounds(month)
         where = f"TxnDate >= '{start.isoformat()}' AND TxnDate <= '{end.isoformat()}'"
-        records = list(qbo.iter_query("JournalEntry", where))
-        mapped, holds = map_records(records, ctx)
+        mapped, holds = map_records(list(qbo.iter_query("JournalEntry", where)), ctx)
         for entry in mapped:
             if isinstance(entry, Entry):
                 for key, amount in gl_movement(entry.lines).items():
                     if (key[0], month) in periods:
                         expected[(key[0], f"{month} {key[1]}")] += amount
         held += [f"{h.number or h.entry_id} ({h.reason_code})" for h in holds]
-        for entity in entities:
-            if (entity, month) not in periods:
-                continue
-            flt = Filter.all_of(
-                Filter.like("REFERENCENO", f"{REFERENCE_PREFIX}%"),
-                Filter.at_least("BATCH_DATE", start),
-                Filter.at_most("BATCH_DATE", end),
-            )
-            recnos = [str(r["RECORDNO"]) for r in intacct.iter_query("GLBATCH", ["RECORDNO"], flt, entity_id=entity)]
-            for start_at in range(0, len(recnos), 100):
-                for batch in intacct.read("GLBATCH", recnos[start_at : start_at + 100], entity_id=entity):
-                    for line in _glentries(batch):
-                        sign = 1 if str(line.get("TR_TYPE")) == "1" else -1
-                        amount = Decimal(str(line.get("AMOUNT") or line.get("TRX_AMOUNT") or 0))
-                        actual[(entity, f"{month} {line.get('ACCOUNTNO')}")] += sign * amount
+    for entity in sorted({entity for entity, _ in periods}):  # Intacct: one query per entity, reads of 100
+        mine = sorted(month for e, month in periods if e == entity)
+        flt = Filter.all_of(
+            Filter.like("REFERENCENO", f"{REFERENCE_PREFIX}%"),
+            Filter.at_least("BATCH_DATE", _month_bounds(mine[0])[0]),
+            Filter.at_most("BATCH_DATE", _month_bounds(mine[-1])[1]),
+        )
+        recnos = [str(r["RECORDNO"]) for r in intacct.iter_query("GLBATCH", ["RECORDNO"], flt, entity_id=entity)]
+        for start_at in range(0, len(recnos), 100):
+            for batch in intacct.read("GLBATCH", recnos[start_at : start_at + 100], entity_id=entity):
+                month = str(batch.get("BATCH_DATE"))[:7]
+                if (entity, month) not in periods:
+                    continue
+                for line in _glentries(batch):
+                    sign = 1 if str(line.get("TR_TYPE")) == "1" else -1
+                    amount = Decimal(str(line.get("AMOUNT") or line.get("TRX_AMOUNT") or 0))
+                    actual[(entity, f"{month} {line.get('ACCOUNTNO')}")] += sign * amount
     differences = tie_out(expected, actual)
     out["tie_out"] = {
         "periods": [f"{e} {m}" for e, m in periods],
@@ -438,8 +428,9 @@ def tie_out_step(context: Mapping[str, Any], data: Mapping[str, Any]) -> dict[st
     return out
 
 
-def _as_staged(records: Any) -> Any:
-    return {"records": list(records)}
+def _month_bounds(month: str) -> tuple[dt.date, dt.date]:
+    start = dt.date.fromisoformat(f"{month}-01")
+    return start, (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
 
 
 def _glentries(batch: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -580,12 +571,12 @@ def build_journal_dag(*, doc_md: str, start_date: Any = None) -> DAG:
         recorded = record(run, planned, load.output)
 
         @task
-        def tie_out(data: dict) -> dict:
-            return tie_out_step(get_current_context(), data)
+        def tie_out(data: dict, lookups: dict) -> dict:
+            return tie_out_step(get_current_context(), data, lookups)
 
         @task(outlets=[asset])
         def report(data: dict) -> str:
             return report_step(get_current_context(), data, asset)
 
-        report(tie_out(recorded))
+        report(tie_out(recorded, lookups))
     return dag
