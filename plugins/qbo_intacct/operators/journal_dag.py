@@ -329,10 +329,17 @@ def record_step(
     settled = {e for e, effs in effects.items() if e not in held_now and all(x.batch in ok or x.batch is None
                                                                            for x in effs)}  # fmt: skip
     settled |= {e["id"] for e in detail["entries"]} - held_now
+    current = {(h.entry_id, h.reason_code, h.fingerprint) for h in (*holds, *refused)}
     for item in ledger.review_items(FLOW, ReviewStatus.OPEN):
-        if item.record_id in settled:
+        if item.record_id in held_now and (item.record_id, item.reason_code, item.fingerprint) not in current:
+            # held now for another reason (e.g. the account was mapped, the period is closed): the old
+            # item is answered; the new one says what is left to fix
+            ledger.resolve_review_item(item.id, decision=ReviewDecision.IGNORE, by="sync",
+                                       note="superseded: the entry is held for another reason now")  # fmt: skip
+            ledger.mark_applied([item.id], run_id)
+        elif item.record_id in settled:
             ledger.resolve_review_item(item.id, decision=ReviewDecision.CREATE, by="sync",
-                                       target_id=f"QBO-JE-{item.record_id}")  # fmt: skip
+                                       note="posted once fixed", target_id=f"QBO-JE-{item.record_id}")  # fmt: skip
             ledger.mark_applied([item.id], run_id)
     summary.created = len(ok & set(batches))
     summary.failed = len(set(batches) - ok)
