@@ -159,9 +159,13 @@ def rerun(story: Story, first: dict[str, Any]) -> RunResult:
 
 
 def test_rerun_writes_nothing(rerun: RunResult) -> None:
+    from qbo_intacct.hooks import usage
+
     assert rerun.state == "success"
     assert rerun.write_requests == {"qbo": 0, "intacct": 0}
     assert rerun.summary["created"] == 0
+    # the summary's cost line counts every task's calls, the scope's CDC and the held entries' re-read
+    assert usage.calls(rerun.summary["api_calls"], "qbo") >= 2
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,16 @@ def flow_schedule(default: str = "@daily") -> str | None:
 # ------------------------------------------------------------------------------------ task bodies
 
 
+def _publish_usage(context: Mapping[str, Any], before: Any) -> None:
+    """What a @task body spent on the APIs, as its ``api_calls`` XCom (the operators' mixin does the
+    same), so the run summary's cost line counts the scope's CDC and the tie-out's reads too."""
+    from qbo_intacct.hooks import usage
+
+    spent = usage.since(before or {})
+    if spent and context.get("ti") is not None:
+        context["ti"].xcom_push(key=usage.XCOM_KEY, value=spent)
+
+
 def prepare_step(context: Mapping[str, Any]) -> dict[str, Any]:
     """Check the workbook (a broken one fails here) and fix the window; a window older than CDC's
     reach is a full read, so deletes are still seen (as entries the ledger knows and QuickBooks lacks)."""
@@ -447,7 +457,11 @@ def _glentries(batch: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def report_step(context: Mapping[str, Any], data: Mapping[str, Any], asset: Any) -> str:
+    """Print the summary (batches, tie-out, held entries, what the run spent on each API), write it
+    for the demo and the UI, and attach the counts to the asset event."""
+    from qbo_intacct.flows.engine import run_api_usage
     from qbo_intacct.flows.summary import RunSummary
+    from qbo_intacct.hooks import usage
     from qbo_intacct.summaries import write_summary
 
     summary = RunSummary.from_dict(
@@ -486,12 +500,20 @@ def report_step(context: Mapping[str, Any], data: Mapping[str, Any], asset: Any)
     if held:
         lines.append(f"  held for review ({len(held)}; fix the workbook or QuickBooks, the next run posts them):")
         lines += [f"  - {h}" for h in held]
+    spent = run_api_usage(context)
+    lines.insert(2, f"  {usage.render(spent)}")
     text = "\n".join(lines)
     print(text)
-    path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": dict(data)})
+    counts = {**data, "api_calls": spent}
+    path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": counts})
     outlet_events = context.get("outlet_events")
     if outlet_events is not None:
-        outlet_events[asset].extra = {k: data[k] for k in ("read", "created", "skipped", "held_for_review", "failed")}
+        outlet_events[asset].extra = {
+            **{k: data[k] for k in ("read", "created", "skipped", "held_for_review", "failed", "dry_run")},
+            "qbo_requests": usage.calls(spent, "qbo"),
+            "intacct_requests": usage.calls(spent, "intacct"),
+            "intacct_api_transactions": int(spent.get("intacct", {}).get("api_transactions", 0)),
+        }
     return path
 
 
@@ -538,7 +560,13 @@ def build_journal_dag(*, doc_md: str, start_date: Any = None) -> DAG:
 
         @task
         def scope(run: dict, changed: dict) -> dict:
-            return scope_step(get_current_context(), run, changed)
+            from qbo_intacct.hooks import usage
+
+            before, context = usage.snapshot(), get_current_context()
+            try:
+                return scope_step(context, run, changed)
+            finally:
+                _publish_usage(context, before)
 
         scoped = scope(run, changed.output)
         held = QuickBooksExtractOperator(
@@ -579,7 +607,13 @@ def build_journal_dag(*, doc_md: str, start_date: Any = None) -> DAG:
 
         @task
         def tie_out(data: dict, lookups: dict) -> dict:
-            return tie_out_step(get_current_context(), data, lookups)
+            from qbo_intacct.hooks import usage
+
+            before, context = usage.snapshot(), get_current_context()
+            try:
+                return tie_out_step(context, data, lookups)
+            finally:
+                _publish_usage(context, before)
 
         @task(outlets=[asset])
         def report(data: dict) -> str:
