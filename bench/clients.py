@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -160,6 +161,15 @@ def _every_nth(rows: list[dict[str, Any]], fraction: float) -> list[dict[str, An
     return [rows[int(i * step)] for i in range(wanted)]
 
 
+def _raised_entry(rec: dict[str, Any]) -> dict[str, Any]:
+    """A journal entry with its first debit and first credit line raised by 1.00 (a full update)."""
+    body = {k: v for k, v in rec.items() if k not in ("MetaData", "TotalAmt")}
+    for posting in ("Debit", "Credit"):
+        line = next(x for x in body["Line"] if (x.get("JournalEntryLineDetail") or {}).get("PostingType") == posting)
+        line["Amount"] = str(Decimal(str(line["Amount"])) + Decimal("1.00"))
+    return body
+
+
 def edit_fraction(flow: BenchFlow, qbo: QboClient, intacct: Intacct, fraction: float) -> dict[str, int]:
     """Change ``fraction`` of the flow's records on each side as a user would (a new phone number).
 
@@ -170,11 +180,15 @@ def edit_fraction(flow: BenchFlow, qbo: QboClient, intacct: Intacct, fraction: f
     for i, rec in enumerate(_every_nth(qbo_rows, fraction)):
         body = {"Id": rec["Id"], "SyncToken": rec["SyncToken"], "sparse": True,
                 "PrimaryPhone": {"FreeFormNumber": f"+1 555 010 {i:04d}"}}  # fmt: skip
+        if flow.qbo_edit == "amount":
+            body = _raised_entry(rec)
         r = _qbo_call(qbo, "POST", flow.qbo_entity.lower(), stats, body=body)
         if r.status_code != 200:
             raise RuntimeError(
                 f"QuickBooks refused the benchmark's edit of {flow.qbo_entity} {rec['Id']}: {r.text[:300]}"
             )
+    if flow.one_way:  # documents flow one way: nobody edits the Intacct side
+        return {"qbo": len(_every_nth(qbo_rows, fraction)), "intacct": 0}
     id_field = flow.intacct_id_field
     ia_rows = sorted(
         intacct.records(flow.intacct_object, f"RECORDNO,{id_field},MEGAENTITYID", stats),

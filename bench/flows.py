@@ -23,6 +23,13 @@ class BenchFlow:
     #: Share of the flow's records (both sides) created or edited in a typical month, for the forecast.
     #: Master data: a finance team adds and edits a few percent of its customers/vendors a month.
     monthly_change_rate: float = 0.05
+    #: How the harness edits 1% of the QuickBooks records: "phone" (a contact's phone number) or
+    #: "amount" (a journal entry's first debit and credit line raised by 1.00, so it stays balanced).
+    qbo_edit: str = "phone"
+    #: One-way flows (QuickBooks documents into Intacct): the Intacct side is not edited by users.
+    one_way: bool = False
+    #: Whether the naive per-record baseline (a master-data sync by name) applies to this flow.
+    baseline: bool = True
 
     @property
     def available(self) -> bool:
@@ -32,6 +39,17 @@ class BenchFlow:
 FLOWS: list[BenchFlow] = [
     BenchFlow("qbo_intacct_customers", "Customer", "CUSTOMER", "CUSTOMERID"),
     BenchFlow("qbo_intacct_vendors", "Vendor", "VENDOR", "VENDORID"),
+    # issue 17: journal entries post one way; a month's change is the month's new entries and a few edits
+    BenchFlow(
+        "qbo_intacct_journal_entries",
+        "JournalEntry",
+        "GLBATCH",
+        "RECORDNO",
+        monthly_change_rate=0.1,
+        qbo_edit="amount",
+        one_way=True,
+        baseline=False,
+    ),
 ]
 
 

@@ -376,7 +376,7 @@ def run_scale(settings: Settings, say: Callable[[str], None] = print) -> dict[st
             for rep in range(settings.runs):
                 for scenario, measured in flow_repetition(ctx, flow, rep).items():
                     runs.setdefault(scenario, []).append(measured)
-            if "baseline" in settings.scenarios:
+            if "baseline" in settings.scenarios and flow.baseline:
                 runs["baseline"] = [baseline_repetition(ctx, flow, rep) for rep in range(settings.runs)]
             results[flow.dag_id] = {
                 "scale": settings.scale,

@@ -40,6 +40,8 @@ def test_demo_runs_every_dag_and_leaves_the_committed_workbook_alone(tmp_path: P
     assert f"{len(DEMO_DAGS)} of {len(DEMO_DAGS)} DAGs succeeded" in out
     assert "customers run" in out
     assert "vendors run" in out
+    assert "journal_entries run" in out  # issue 17
+    assert "trial-balance tie-out" in out
     assert "held for review" in out
     assert _digest(SHIPPED_WORKBOOK) == before, "the demo wrote to finance's committed workbook"
     assert (tmp_path / "mappings" / "qbo_intacct_mappings.xlsx").is_file()  # it worked on its copy

@@ -135,6 +135,26 @@ def demo_rows(hints: Mapping[str, Any]) -> Rows:
     }
 
 
+def journal_rows(hints: Mapping[str, Any]) -> Rows:
+    """The journal entries flow's sheets (issue 17): every entity posts QuickBooks journal entries to
+    GJ one for one; A/P lines clear through Accrued Liabilities, A/R has no clearing account (such an
+    entry is held, which the demo shows)."""
+    known = {a["intacct_account"] for a in hints.get("accounts", []) if a.get("intacct_account")}
+    clearing = [
+        {
+            "Intacct Control Account": "20000",
+            "Intacct Clearing Account": "21000",
+            "Notes": "A/P lines of QuickBooks journal entries",
+        }
+    ]
+    return {
+        "JournalSettings": [
+            {"Journal Symbol": "GJ", "Mode": "Detailed", "Summary Period": "Month", "Notes": "every entity"}
+        ],
+        "ClearingAccounts": clearing if {"20000", "21000"} <= known else [],
+    }
+
+
 def _entries(values: Mapping[str, str | None] | list[str]) -> list[ListEntry]:
     if isinstance(values, Mapping):
         return [ListEntry(v, values[v] or "") for v in sorted(v for v in values if v)]
@@ -190,7 +210,8 @@ def build_demo_workbook(manifest: Mapping[str, Any], out: Path) -> Path:
     """Write the demo group's mapping workbook from ``manifest["mapping_hints"]``."""
     hints = manifest.get("mapping_hints") or {}
     qbo_lists, intacct_lists = demo_lists(hints)
-    return build_workbook(out, qbo_lists=qbo_lists, intacct_lists=intacct_lists, rows=demo_rows(hints))
+    rows = {**demo_rows(hints), **journal_rows(hints)}
+    return build_workbook(out, qbo_lists=qbo_lists, intacct_lists=intacct_lists, rows=rows)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1166,7 +1166,7 @@ class GroupBuilder:
             )
 
     def build(self) -> Group:
-        from include.sandbox.books.planted import plant_cases, plant_vendor_cases
+        from include.sandbox.books.planted import plant_cases, plant_journal_cases, plant_vendor_cases
 
         self._draw_rates()
         self.build_parties()
@@ -1179,6 +1179,7 @@ class GroupBuilder:
         self.build_intacct_purchases()
         self.build_intacct_journals()
         plant_vendor_cases(self)  # last: no document refers to these vendors, no other draw moves
+        plant_journal_cases(self)  # after them: own random stream, QuickBooks journal entries only
         self._finalize()
         return self.group
 

@@ -9,6 +9,9 @@ Choices a reader should know:
 - Documents are created inside their entity (as an entity session would); customers and vendors of
   the UK and CA entities are private to them, US and matched ones are top level (shared).
 - The closed period is applied last (``books_closed_through``), after the history in it is posted.
+- A/R and A/P (11000, 20000) are closed to direct posting (SUBLEDGERCONTROLON) last too, after the
+  group's own journals (an FX revaluation credits A/R) were posted: a journal entry synced from
+  QuickBooks must not post to them (the journal entries flow uses the workbook's clearing account).
 - The planted unbalanced journal is created balanced as a Draft and then one line is lowered by
   0.01 in the stored record: the state API (like the real one) refuses an unbalanced entry, so this
   is the one record written past validation. Snapshots load without re-validating, so it survives.
@@ -324,6 +327,7 @@ class IntacctAdapter:
         self.build_parties()
         self.build_documents()
         self.state.books_closed_through = self.group.periods.closed_through.isoformat()
+        close_control_accounts(self.state)
         return self.state
 
 
@@ -331,3 +335,14 @@ def build_intacct_state(group: Group) -> tuple[IntacctState, dict[str, Any]]:
     """The Intacct company for ``group`` and the model-key -> Intacct id map (RECORDNO or ID)."""
     adapter = IntacctAdapter(group)
     return adapter.build(), adapter.ids
+
+
+#: GL account categories Intacct keeps as subledger control accounts (SUBLEDGERCONTROLON).
+CONTROL_CATEGORIES = frozenset({"Accounts Receivable", "Accounts Payable"})
+
+
+def close_control_accounts(state: IntacctState) -> None:
+    """Mark A/R and A/P "Disallow direct posting" (a settings change, so WHENMODIFIED stays)."""
+    for account in state.all("GLACCOUNT"):
+        if account.get("CATEGORY") in CONTROL_CATEGORIES:
+            account["SUBLEDGERCONTROLON"] = "true"

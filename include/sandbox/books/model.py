@@ -396,6 +396,7 @@ class JournalLine:
     amount: Decimal
     memo: str
     dims: Dimensions
+    party_key: str | None = None  # QuickBooks: the customer / vendor an A/R or A/P line names
 
 
 @dataclass(slots=True)

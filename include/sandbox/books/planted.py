@@ -26,6 +26,17 @@ never hold it; then it is planted where a sync or the reconciliation would still
   same account on both sides (a change on either side is held for finance).
 
 The planted invoices are never paid, so their balances equal their totals.
+
+QuickBooks journal entries (the journal entries flow, issue 17), planted last on their own stream:
+
+- ``unmapped_account_journal`` (qbo JournalEntry): a grant receipt credited to "Other Income:Grant
+  Income", which has no Intacct account: the whole entry is held, never posted in part.
+- ``unbalanced_after_mapping_journal`` (qbo JournalEntry): balanced in QuickBooks, but its debit is
+  in Boston (US entity) and its credit in London (UK entity): neither entity's part balances in
+  Intacct, so the whole entry is held.
+- ``control_account_journal`` (qbo JournalEntry): writes off a customer's balance against A/R, which
+  Intacct closes to direct posting; the workbook names no A/R clearing account, so it is held.
+- ``foreign_currency_journal`` (qbo JournalEntry in EUR with its rate): posts with currency and rate.
 """
 
 from __future__ import annotations
@@ -97,6 +108,26 @@ EXPECTED_HANDLING["name_only_renamed_candidate"] = {
     "hold_for_review": True,
     "expected_handling": "hold the name-only match for review and keep it held, whatever its candidate becomes",
 }
+EXPECTED_HANDLING["unmapped_account_journal"] = {
+    "intacct_accepts_as_is": False,
+    "hold_for_review": True,
+    "expected_handling": "hold the whole entry until finance maps the account; then post it",
+}
+EXPECTED_HANDLING["unbalanced_after_mapping_journal"] = {
+    "intacct_accepts_as_is": False,
+    "hold_for_review": True,
+    "expected_handling": "hold the whole entry: its lines land in two entities and neither part balances",
+}
+EXPECTED_HANDLING["control_account_journal"] = {
+    "intacct_accepts_as_is": False,
+    "hold_for_review": True,
+    "expected_handling": "hold the whole entry: A/R is closed to direct posting and no clearing account is named",
+}
+EXPECTED_HANDLING["foreign_currency_journal"] = {
+    "intacct_accepts_as_is": True,
+    "hold_for_review": False,
+    "expected_handling": "post with the entry's currency and exchange rate",
+}
 EXPECTED_HANDLING["vendor_bank_details"] = {
     "intacct_accepts_as_is": True,
     "hold_for_review": False,
@@ -114,6 +145,10 @@ PLANTED_TAGS: tuple[str, ...] = (
     "closed_period_invoice",
     "name_only_renamed_candidate",
     "vendor_bank_details",
+    "unmapped_account_journal",
+    "unbalanced_after_mapping_journal",
+    "control_account_journal",
+    "foreign_currency_journal",
 )
 
 
@@ -435,3 +470,96 @@ def plant_vendor_cases(builder: GroupBuilder) -> None:
         + ", ".join(p.display_name for p in banked),
         "QuickBooks and Intacct source data",
     )
+
+
+def plant_journal_cases(builder: GroupBuilder) -> None:
+    """QuickBooks journal entries the journal entries flow must hold (or post with currency and rate)."""
+    rng = random.Random(f"{builder.seed}:planted-journals")
+    g = builder.group
+    p = builder.periods
+    recent = p.as_of - timedelta(days=25)
+
+    def case(tag: str, key: str, description: str) -> None:
+        g.planted.append(PlantedCase(tag, "qbo", "JournalEntry", key, description, "QuickBooks source data"))
+
+    def journal(tag: str, reference: str, title: str, lines: list[JournalLine], **kw: object) -> Journal:
+        je = Journal(
+            key=builder.next_key("qbo:journal"),
+            system="qbo",
+            txn_date=recent,
+            title=title,
+            reference=reference,
+            journal="GJ",
+            lines=lines,
+            entity_id=None,
+            currency=str(kw.get("currency", "USD")),
+            exchange_rate=kw.get("rate", Decimal("1")),  # type: ignore[arg-type]
+            created=recent,
+            tags=("planted", tag),
+        )
+        g.journals.append(je)
+        return je
+
+    boston = Dimensions(qbo_department_key="dept:boston")
+    amount = cents(Decimal(rng.randint(100_000, 900_000)) / 100)
+    je = journal(
+        "unmapped_account_journal",
+        "JE-PLANT-1",
+        "Grant received",
+        [
+            JournalLine("acct:checking", True, amount, "Grant received", boston),
+            JournalLine("acct:other-income:grants", False, amount, "Grant received", boston),
+        ],
+    )
+    case(
+        "unmapped_account_journal",
+        je.key,
+        "credit line 2 posts to Other Income:Grant Income, which has no Intacct account",
+    )
+
+    amount = cents(Decimal(rng.randint(100_000, 900_000)) / 100)
+    je = journal(
+        "unbalanced_after_mapping_journal",
+        "JE-PLANT-2",
+        "Shared audit fee",
+        [
+            JournalLine("acct:software", True, amount, "Shared audit fee", boston),
+            JournalLine(
+                "acct:accrued", False, amount, "Shared audit fee", Dimensions(qbo_department_key="dept:london")
+            ),
+        ],
+    )
+    case(
+        "unbalanced_after_mapping_journal",
+        je.key,
+        "line 1 (Boston) lands in the US entity and line 2 (London) in the UK entity: neither part balances",
+    )
+
+    customers = [c for c in g.parties if c.system == "qbo" and c.kind == "customer" and c.currency == "USD"]
+    customer = next((c for c in customers if not c.tags), customers[0])
+    amount = cents(Decimal(rng.randint(5_000, 90_000)) / 100)
+    je = journal(
+        "control_account_journal",
+        "JE-PLANT-3",
+        "Small balance write-off",
+        [
+            JournalLine("acct:software", True, amount, "Small balance write-off", boston),
+            JournalLine("acct:ar", False, amount, "Small balance write-off", boston, party_key=customer.key),
+        ],
+    )
+    case("control_account_journal", je.key, "credit line 2 posts to A/R, closed to direct posting in Intacct")
+
+    amount = cents(Decimal(rng.randint(100_000, 900_000)) / 100)
+    rate = builder.rate("EUR", "USD", recent)
+    je = journal(
+        "foreign_currency_journal",
+        "JE-PLANT-4",
+        "EUR software subscription",
+        [
+            JournalLine("acct:software", True, amount, "EUR software subscription", boston),
+            JournalLine("acct:accrued", False, amount, "EUR software subscription", boston),
+        ],
+        currency="EUR",
+        rate=rate,
+    )
+    case("foreign_currency_journal", je.key, f"in EUR at {rate}: posts with its currency and rate")

@@ -312,6 +312,10 @@ class QboAdapter:
                 detail["ClassRef"] = _ref(self.ids[ln.dims.qbo_class_key])
             if ln.dims.qbo_department_key:
                 detail["DepartmentRef"] = _ref(self.ids[ln.dims.qbo_department_key])
+            if ln.party_key:  # A/R and A/P lines name their customer or vendor (Intuit's JE rule)
+                party = self.group.party(ln.party_key)
+                kind = "Customer" if party.kind == "customer" else "Vendor"
+                detail["Entity"] = {"Type": kind, "EntityRef": _ref(self.ids[ln.party_key])}
             lines.append(
                 {
                     "Description": ln.memo,

@@ -1423,7 +1423,11 @@ class IntacctState:
         base = self._set_owner(rec, owner)
         debit = credit = ZERO
         for line_no, line in enumerate(lines, start=1):
-            self._ref("GLACCOUNT", line.get("ACCOUNTNO"), ctx.entity, errors, "GL account", where=f" on line {line_no}")
+            account = self._ref(
+                "GLACCOUNT", line.get("ACCOUNTNO"), ctx.entity, errors, "GL account", where=f" on line {line_no}"
+            )
+            if account is not None and closed_to_direct_posting(account):
+                errors.append(_direct_posting_error(str(account["ACCOUNTNO"]), line_no))
             if _blank(line.get("ACCOUNTNO")):
                 errors.append(generic_error(f"ACCOUNTNO is required on line {line_no}."))
             tr_type = str(line.get("TR_TYPE", "")).strip()
@@ -1850,6 +1854,23 @@ def _posting_date(spec: ObjectSpec, rec: Record) -> str:
     return rec.get("WHENPOSTED") or rec.get("WHENCREATED", "")
 
 
+def closed_to_direct_posting(account: Record) -> bool:
+    """GLACCOUNT SUBLEDGERCONTROLON ("Disallow direct posting"): only the AR/AP subledgers post to it.
+
+    Sandbox choice (the GL account docs list the field, not what a journal entry meets): a GLBATCH
+    line on such an account is refused with BL01001973 and a description naming account and line,
+    as the UI refuses it ("closed to direct posting"); documents (invoices, bills) still post to it.
+    """
+    return str(account.get("SUBLEDGERCONTROLON", "")).strip().lower() in ("true", "t", "1", "yes")
+
+
+def _direct_posting_error(account: str, line_no: int) -> IntacctErrorDetail:
+    return generic_error(
+        f"GL account {account} on line {line_no} is closed to direct posting (subledger control account).",
+        "Post to another account, or through the AR/AP subledger.",
+    )
+
+
 def _closed_error(posting: str) -> IntacctErrorDetail:
     return generic_error(
         f"The period for {format_date(posting)} is closed.",
@@ -1863,6 +1884,7 @@ def _could_not(verb: str, spec: ObjectSpec) -> IntacctErrorDetail:
 
 # -------------------------------------------------------------------- the default company
 DEFAULT_ENTITIES = (("US", "United States", "USD"), ("UK", "United Kingdom", "GBP"), ("CA", "Canada", "CAD"))
+CONTROL_ACCOUNT_TITLES = frozenset({"Accounts Receivable", "Accounts Payable"})
 DEFAULT_ACCOUNTS = (
     ("10100", "Cash - US Operating", "balancesheet", "debit"),
     ("10110", "Cash - UK Operating", "balancesheet", "debit"),
@@ -1903,7 +1925,9 @@ def _seed_default(state: IntacctState) -> None:
     for number, title, account_type, normal in DEFAULT_ACCOUNTS:
         state.create(
             "GLACCOUNT",
-            {"ACCOUNTNO": number, "TITLE": title, "ACCOUNTTYPE": account_type, "NORMALBALANCE": normal},
+            {"ACCOUNTNO": number, "TITLE": title, "ACCOUNTTYPE": account_type, "NORMALBALANCE": normal}
+            # AR and AP are subledger control accounts: closed to direct posting from journal entries.
+            | ({"SUBLEDGERCONTROLON": "true"} if title in CONTROL_ACCOUNT_TITLES else {}),
             when=when,
         )
     for term_object in ("ARTERM", "APTERM"):

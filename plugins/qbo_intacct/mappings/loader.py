@@ -186,6 +186,29 @@ class Form1099Mapping:
     row: int = 0
 
 
+@dataclass(frozen=True)
+class JournalSetting:
+    """Where journal entries land in one entity (``entity`` None = every entity): journal and mode."""
+
+    entity: str | None
+    journal_symbol: str
+    mode: str  # "Detailed" | "Summarized"
+    summary_period: str | None = None  # "Month" (default) | "Day"
+    notes: str = ""
+    row: int = 0
+
+
+@dataclass(frozen=True)
+class ClearingAccount:
+    """The account a journal line on an Intacct control account (closed to direct posting) posts to."""
+
+    control_account: str
+    entity: str | None
+    clearing_account: str
+    notes: str = ""
+    row: int = 0
+
+
 ROW_TYPES: dict[str, type] = {
     "AccountMap": AccountMapping,
     "EntityRouting": EntityRoute,
@@ -198,6 +221,8 @@ ROW_TYPES: dict[str, type] = {
     "FieldGroups": FieldGroupSetting,
     "RecordLinks": RecordLink,
     "Form1099Map": Form1099Mapping,
+    "JournalSettings": JournalSetting,
+    "ClearingAccounts": ClearingAccount,
 }
 _CONVERTERS: dict[str, Any] = {
     "enabled": lambda v: v == "Yes",
@@ -413,6 +438,8 @@ class MappingWorkbook:
     field_groups: tuple[FieldGroupSetting, ...] = ()
     record_links: tuple[RecordLink, ...] = ()
     forms_1099: tuple[Form1099Mapping, ...] = ()
+    journal_settings: tuple[JournalSetting, ...] = ()
+    clearing_accounts: tuple[ClearingAccount, ...] = ()
     warnings: tuple[MappingProblem, ...] = field(default=(), compare=False)
     # Table -> source values listed without a target yet (appended by the refresh, not filled in).
     unmapped: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
@@ -510,6 +537,16 @@ class MappingWorkbook:
                 return row.intacct_form, row.intacct_box
         return None
 
+    def journal_setting(self, entity: str) -> JournalSetting | None:
+        """The entity's Journals row, else the blank-entity row, else ``None`` (entries are held)."""
+        own = next((r for r in self.journal_settings if r.entity == entity), None)
+        return own or next((r for r in self.journal_settings if r.entity is None), None)
+
+    def clearing_account(self, control_account: str, entity: str | None = None) -> str | None:
+        """The clearing account for a control account in an entity (the entity's row wins)."""
+        row = self._by_entity(self.clearing_accounts, "control_account", control_account, entity)
+        return None if row is None else row.clearing_account
+
     def links_for(self, flow: str) -> list[RecordLink]:
         return [r for r in self.record_links if r.flow == flow]
 
@@ -527,6 +564,8 @@ class MappingWorkbook:
             "FieldGroups": "field_groups",
             "RecordLinks": "record_links",
             "Form1099Map": "forms_1099",
+            "JournalSettings": "journal_settings",
+            "ClearingAccounts": "clearing_accounts",
         }[table]
         cls = ROW_TYPES[table]
         rows = [{f.name: getattr(r, f.name) for f in fields(cls)} for r in getattr(self, attr)]
@@ -599,6 +638,8 @@ def inspect_workbook(
             field_groups=typed["FieldGroups"],
             record_links=typed["RecordLinks"],
             forms_1099=typed.get("Form1099Map", ()),
+            journal_settings=typed.get("JournalSettings", ()),
+            clearing_accounts=typed.get("ClearingAccounts", ()),
             warnings=warnings,
             unmapped={k: v for k, v in unmapped.items() if v},
             unmapped_rows={

@@ -106,6 +106,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "Flows": FLOWS,
     "FieldGroups": FIELD_GROUPS,
     "Forms1099": ("DIV", "INT", "MISC", "NEC"),
+    # journal entries (issue 17)
+    "JournalModes": ("Detailed", "Summarized"),
+    "SummaryPeriods": ("Month", "Day"),
 }
 CHOICE_LISTS: tuple[ListSpec, ...] = tuple(ListSpec(n, ListSide.CHOICES, n) for n in CHOICES)
 
@@ -375,6 +378,48 @@ TABLES = (
             "QuickBooks keeps only whether a vendor is a 1099 vendor; Intacct keeps the form and box. The 'Yes' "
             "row gives the form and box a QuickBooks 1099 vendor gets in Intacct (e.g. NEC, box 1). An Intacct "
             "vendor with any form is a 1099 vendor in QuickBooks. Without a 'Yes' row, new 1099 vendors are held."
+        ),
+    ),
+)
+
+# Added for the journal entries flow (issue 17); appended so the other tables keep their places.
+TABLES = (
+    *TABLES,
+    TableSpec(
+        table="JournalSettings",
+        sheet="Journals",
+        title="Journal entries: Intacct journal, detailed or summarized, per entity",
+        columns=(
+            ColumnSpec("Entity", "entity", list_name="IntacctEntities", width=12, note="blank = every entity"),
+            ColumnSpec("Journal Symbol", "journal_symbol", required=True, width=16),
+            ColumnSpec("Mode", "mode", required=True, list_name="JournalModes", width=14),
+            ColumnSpec("Summary Period", "summary_period", list_name="SummaryPeriods", width=16),
+            NOTES,
+        ),
+        key=("Entity",),
+        instructions=(
+            "Where QuickBooks journal entries land in Intacct. Journal Symbol is the Intacct journal (e.g. GJ). "
+            "Detailed posts one Intacct batch per QuickBooks entry, on each run. Summarized posts one batch per "
+            "entity and period (Summary Period: Month or Day) once the period has ended, with lines summed by "
+            "account and dimensions; a later change to an entry of that period posts an adjusting batch for the "
+            "difference. A row with an Entity overrides the blank row for that entity."
+        ),
+    ),
+    TableSpec(
+        table="ClearingAccounts",
+        sheet="Clearing Accounts",
+        title="Intacct control account -> clearing account for journal entries",
+        columns=(
+            ColumnSpec("Intacct Control Account", "control_account", required=True, list_name="IntacctGLAccounts"),
+            ColumnSpec("Entity", "entity", list_name="IntacctEntities", width=12, note="blank = every entity"),
+            ColumnSpec("Intacct Clearing Account", "clearing_account", required=True, list_name="IntacctGLAccounts"),
+            NOTES,
+        ),
+        key=("Intacct Control Account", "Entity"),
+        instructions=(
+            "Intacct closes its A/R and A/P control accounts to direct posting: only invoices, bills and payments "
+            "post there. A QuickBooks journal entry line on such an account posts to the clearing account named "
+            "here instead; without a row the whole entry is held for review."
         ),
     ),
 )

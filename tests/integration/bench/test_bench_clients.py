@@ -90,6 +90,8 @@ def test_every_listed_flow_can_be_edited_and_baselined(books: dict[str, Sandbox]
     """A flow listed in bench/flows.py works with the harness's clients before its DAG exists."""
     qbo, intacct = _clients(books)
     edited = edit_fraction(flow, qbo, intacct, 0.01)
-    assert edited == {"qbo": 1, "intacct": 1}
+    assert edited == {"qbo": 1, "intacct": 0 if flow.one_way else 1}  # one-way flows: nobody edits Intacct
+    if not flow.baseline:  # the naive baseline is a master-data sync by name (journal entries have none)
+        return
     stats = naive_sync(flow, qbo, intacct, limit=1)
     assert stats["records"] == 2
