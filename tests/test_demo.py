@@ -21,7 +21,7 @@ def _digest(path: Path) -> str:
 
 
 @pytest.mark.dag
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1200)
 def test_demo_runs_every_dag_and_leaves_the_committed_workbook_alone(tmp_path: Path) -> None:
     before = _digest(SHIPPED_WORKBOOK)
     result = subprocess.run(
@@ -30,7 +30,7 @@ def test_demo_runs_every_dag_and_leaves_the_committed_workbook_alone(tmp_path: P
         env={**os.environ, "QBO_INTACCT_DEMO_DIR": str(tmp_path)},  # a `make demo` alongside is not disturbed
         capture_output=True,
         text=True,
-        timeout=540,
+        timeout=1100,
         check=False,
     )
     out = result.stdout
