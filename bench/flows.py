@@ -23,6 +23,11 @@ class BenchFlow:
     #: Share of the flow's records (both sides) created or edited in a typical month, for the forecast.
     #: Master data: a finance team adds and edits a few percent of its customers/vendors a month.
     monthly_change_rate: float = 0.05
+    #: "master" (two-way master data) or "document" (one-way documents: the baseline posts each one,
+    #: the 1% edits change QuickBooks documents only).
+    kind: str = "master"
+    #: DAGs run (not measured) before each repetition's first run, e.g. customers before invoices.
+    before: tuple[str, ...] = ()
 
     @property
     def available(self) -> bool:
@@ -32,6 +37,16 @@ class BenchFlow:
 FLOWS: list[BenchFlow] = [
     BenchFlow("qbo_intacct_customers", "Customer", "CUSTOMER", "CUSTOMERID"),
     BenchFlow("qbo_intacct_vendors", "Vendor", "VENDOR", "VENDORID"),
+    # Invoices: most are keyed once and edited rarely; a month adds about a twelfth of a year's books.
+    BenchFlow(
+        "qbo_intacct_invoices",
+        "Invoice",
+        "ARINVOICE",
+        "RECORDID",
+        monthly_change_rate=0.1,
+        kind="document",
+        before=("qbo_intacct_customers",),
+    ),
 ]
 
 

@@ -49,6 +49,7 @@ DEMO_DAGS: list[str] = [
     "qbo_intacct_refresh_mappings",
     "qbo_intacct_customers",
     "qbo_intacct_vendors",
+    "qbo_intacct_invoices",
 ]
 # HITL steps that `airflow dags test` cannot answer; the demo approves them (see airflow-notes §2.5).
 MARK_SUCCESS_PATTERN = r"review_.*|approve_.*"

@@ -769,3 +769,35 @@ def status_step(
         )
     by_kind = Counter(f"{r['qbo_status']} in QuickBooks, {r['intacct_status']} in Intacct" for r in rows)
     return {**summary, "status_differs": len(rows), "status_differences": dict(by_kind), "status_path": staged["path"]}
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def report_step(spec: FlowSpec, context: Mapping[str, Any], data: Mapping[str, Any], asset: Any) -> str:
+    """The master-data summary plus what documents add: waiting for their customer, status differences."""
+    from qbo_intacct.flows.engine import ASSET_FIELDS, SUMMARY_FIELDS
+    from qbo_intacct.summaries import write_summary
+
+    summary = RunSummary.from_dict({k: data[k] for k in SUMMARY_FIELDS})
+    window = data.get("window") or {}
+    lines = [
+        summary.render(),
+        f"  waiting for their customer to be linked (retried every run): {data.get('pending', 0)}",
+        f"  read from QuickBooks {data.get('read_qbo', 0)} documents; window "
+        f"{'everything' if not window.get('start') else window['start'] + ' -> ' + window['end']}",
+        f"  status or open balance differ between QuickBooks and Intacct: {data.get('status_differs', 0)}"
+        + "".join(f"\n    {n} {what}" for what, n in sorted((data.get("status_differences") or {}).items())),
+    ]
+    held = list(data.get("held") or [])
+    if held:
+        lines.append(f"  open review items ({len(held)}; answer them in the qbo_intacct_review DAG):")
+        lines += [f"  - {line}" for line in held]
+    text = "\n".join(lines)
+    print(text)
+    counts = {k: v for k, v in data.items() if k != "held"}
+    path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": counts})
+    outlet_events = context.get("outlet_events")
+    if outlet_events is not None:
+        outlet_events[asset].extra = {k: counts[k] for k in ASSET_FIELDS}
+    return path

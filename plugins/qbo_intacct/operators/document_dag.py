@@ -263,7 +263,7 @@ def build_document_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = None) -
 
         @task(outlets=[asset])
         def report(summary: dict) -> str:
-            from qbo_intacct.flows.engine import report_step
+            from qbo_intacct.flows.documents import report_step
 
             return report_step(spec, get_current_context(), summary, asset)
 
