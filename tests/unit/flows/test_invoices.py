@@ -77,32 +77,40 @@ def test_sales_discount_bundle_tax_and_subtotal_lines(ctx: inv.DocContext) -> No
         ("40900", Decimal("-27.50")), ("22000", Decimal("21.97")),
     ]  # fmt: skip
     assert doc.lines[1]["memo"].startswith("[Starter kit] Setup qty 1")
-    assert doc.lines[0]["locationid"] == "US-BOS" and doc.lines[0]["classid"] == "IMPL"
+    assert doc.lines[0]["locationid"] == "US-BOS"
+    assert doc.lines[0]["classid"] == "IMPL"
     name, body = inv.create_function(doc)
-    assert name == "create_invoice" and body["invoiceno"] == "101" and body["termname"] == "N15"
-    assert body["externalid"] == "qbo:Invoice:1" and "exchrate" not in {k for k, v in body.items() if v is not None}
+    assert (name, body["invoiceno"], body["termname"]) == ("create_invoice", "101", "N15")
+    assert body["externalid"] == "qbo:Invoice:1"
+    assert "exchrate" not in {k for k, v in body.items() if v is not None}
 
 
 def test_unmapped_income_account_holds_naming_line_and_account(ctx: inv.DocContext) -> None:
     doc = inv.map_document(inv.INVOICE, _invoice(lines=[_line("60.00"), _line("40.00", item="9")]), ctx)
-    assert doc.hold is not None and doc.hold.reason == "unmapped_account"
-    assert "line 2" in doc.hold.detail and "Other Income:Grant Income" in doc.hold.detail
+    assert doc.hold is not None
+    assert doc.hold.reason == "unmapped_account"
+    assert "line 2" in doc.hold.detail
+    assert "Other Income:Grant Income" in doc.hold.detail
 
 
 def test_foreign_currency_uses_the_documents_own_rate_into_the_entity_base(ctx: inv.DocContext) -> None:
     eur_in_uk = _invoice(CurrencyRef={"value": "EUR"}, ExchangeRate=Decimal("1.0852"), DepartmentRef={"value": "3"},
                          lines=[_line("100.00", ClassRef={"value": "4"})])  # fmt: skip
     doc = inv.map_document(inv.INVOICE, eur_in_uk, ctx)
-    assert doc.hold is None and doc.entity == "UK"
-    assert doc.header["basecurr"] == "GBP" and doc.header["exchrate"] == "0.868160"  # 1.0852 / 1.25
+    assert doc.hold is None
+    assert doc.entity == "UK"
+    assert doc.header["basecurr"] == "GBP"
+    assert doc.header["exchrate"] == "0.868160"  # 1.0852 / 1.25
     chf = inv.map_document(inv.INVOICE, _invoice(CurrencyRef={"value": "CHF"}), ctx)
-    assert chf.hold is not None and chf.hold.reason == "currency_not_enabled"
+    assert chf.hold is not None
+    assert chf.hold.reason == "currency_not_enabled"
 
 
 def test_credit_memo_lines_are_credits(ctx: inv.DocContext) -> None:
     doc = inv.map_document(inv.CREDIT_MEMO, {**_invoice(), "DocNumber": "CM-1", "RemainingCredit": 0}, ctx)
     name, body = inv.create_function(doc)
-    assert name == "create_aradjustment" and body["adjustmentno"] == "CM-1"
+    assert name == "create_aradjustment"
+    assert body["adjustmentno"] == "CM-1"
     assert [x["amount"] for x in body["aradjustmentitems"]["lineitem"]] == [Decimal("-100.00")]
 
 
@@ -129,7 +137,8 @@ def test_new_unchanged_edited_and_paid_documents(ctx: inv.DocContext) -> None:
     edited = inv.map_document(inv.INVOICE, _invoice(total="120.00"), ctx)
     open_row = {"RECORDNO": "55", "RECORDID": "101", "STATE": "Posted", "TRX_TOTALPAID": "0"}
     steps, writes = _plan([edited], [open_row], {doc.source_id: link})
-    assert steps[0].action == "update" and writes[0]["body"]["@key"] == "55"
+    assert steps[0].action == "update"
+    assert writes[0]["body"]["@key"] == "55"
     assert writes[0]["body"]["updateinvoiceitems"]["updatelineitem"][0]["@line_num"] == "1"
     paid = {**open_row, "STATE": "Partially Paid", "TRX_TOTALPAID": "30.00"}
     steps, writes = _plan([edited], [paid], {doc.source_id: link})
@@ -151,14 +160,16 @@ def test_unlinked_customer_waits_then_becomes_a_review_item(ctx: inv.DocContext)
     (step,), writes = _plan([doc])
     assert (step.action, step.pending_since, step.detail, writes) == ("pending", NOW.isoformat(), "", [])
     (old,), _ = _plan([doc], pending={doc.source_id: "2026-10-20T00:00:00+00:00"})
-    assert old.action == "pending" and "Birch" in old.detail
+    assert old.action == "pending"
+    assert "Birch" in old.detail
 
 
 def test_void_reverses_once_and_zero_invoice_is_skipped(ctx: inv.DocContext) -> None:
     doc = inv.map_document(inv.INVOICE, _invoice(), ctx)
     voided = inv.map_document(inv.INVOICE, _invoice(total="0.00", PrivateNote="Voided"), ctx)
     steps, writes = _plan([voided], [{"RECORDNO": "55", "TRX_TOTALPAID": "0"}], {doc.source_id: _link(doc)})
-    assert steps[0].action == "reverse" and writes[0]["operation"] == "reverse_invoice"
+    assert steps[0].action == "reverse"
+    assert writes[0]["operation"] == "reverse_invoice"
     again = _link(doc, state="reversed")
     assert _plan([voided], links={doc.source_id: again})[0][0].reason == "already_reversed"
     zero = inv.map_document(inv.INVOICE, _invoice("2", total="0.00", lines=[_line("0.00")]), ctx)
