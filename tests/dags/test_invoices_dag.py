@@ -161,8 +161,17 @@ def changes(story: Story, second: RunResult) -> dict[str, Any]:
         },
         request_id="test-inv-clash",
     )
+    kit = [{"Amount": Decimal(a), "DetailType": "SalesItemLineDetail",
+            "SalesItemLineDetail": {"ItemRef": {"value": item}, "Qty": 1, "UnitPrice": Decimal(a)}}
+           for item, a in (("3", "300.00"), ("2", "450.00"))]  # fmt: skip
+    bundle = qbo.create("Invoice", {"DocNumber": "KIT-1", "CustomerRef": {"value": customer.source_id},
+                                    "TxnDate": "2026-10-21", "DepartmentRef": {"value": "1"},
+                                    "Line": [{"DetailType": "GroupLineDetail",
+                                              "GroupLineDetail": {"GroupItemRef": {"name": "Starter kit"},
+                                                                  "Line": kit}}]},
+                        request_id="test-inv-bundle")  # fmt: skip
     run = story.run("changes")
-    return {"run": run, "edited": updated, "voided": voided, "clash": clash, "clash_number": intacct_own["RECORDID"]}
+    return {"run": run, "edited": updated, "voided": voided, "clash": clash, "bundle": bundle}
 
 
 @pytest.fixture(scope="module")
@@ -328,6 +337,16 @@ def test_number_clash_is_held_never_renamed(changes: dict[str, Any]) -> None:
     item = _item(_ledger().review_items(FLOW), changes["clash"]["Id"])
     assert item.reason_code == "doc_number_clash"
     assert not [r for r in _synced("ARINVOICE") if r["EXTERNALID"] == f"qbo:Invoice:{changes['clash']['Id']}"]
+
+
+def test_bundle_invoice_is_expanded_into_its_item_lines(changes: dict[str, Any]) -> None:
+    (row,) = [r for r in _synced("ARINVOICE") if r["EXTERNALID"] == f"qbo:Invoice:{changes['bundle']['Id']}"]
+    assert Decimal(str(row["TRX_TOTALENTERED"])) == Decimal("750.00")
+    (record,) = _intacct().read("ARINVOICE", [row["RECORDNO"]])
+    text = json.dumps(record, default=str)
+    assert text.count("[Starter kit]") == 2  # one Intacct line per item of the bundle
+    assert "300.00" in text
+    assert "450.00" in text
 
 
 def test_invoice_of_resolved_customer_follows(story: Story, resolved: RunResult) -> None:

@@ -334,6 +334,9 @@ def plan(
             else:
                 step.reason = "voided_unsynced"
             continue
+        if doc.hold is not None:
+            step.action, step.reason, step.detail = "review", doc.hold.reason, doc.hold.detail
+            continue
         if link is None and doc.customer_id is None:
             since = pending.get(doc.source_id) or now.isoformat(timespec="seconds")
             step.action, step.reason, step.pending_since = "pending", "customer_not_linked", since
@@ -344,9 +347,6 @@ def plan(
                     f"linked to an Intacct customer since {since[:16]}; resolve the customer's review item in "
                     "the customers flow (qbo_intacct_review DAG) and the invoice follows"
                 )
-            continue
-        if doc.hold is not None:
-            step.action, step.reason, step.detail = "review", doc.hold.reason, doc.hold.detail
             continue
         if doc.total == 0:
             step.reason = "zero_amount"

@@ -159,6 +159,8 @@ def test_unlinked_customer_waits_then_becomes_a_review_item(ctx: inv.DocContext)
     doc = inv.map_document(inv.INVOICE, _invoice(CustomerRef={"value": "8", "name": "Birch"}), ctx)
     (step,), writes = _plan([doc])
     assert (step.action, step.pending_since, step.detail, writes) == ("pending", NOW.isoformat(), "", [])
+    chf = inv.map_document(inv.INVOICE, _invoice("3", CustomerRef={"value": "8"}, CurrencyRef={"value": "CHF"}), ctx)
+    assert _plan([chf])[0][0].reason == "currency_not_enabled"  # what no customer link can fix is held now
     (old,), _ = _plan([doc], pending={doc.source_id: "2026-10-20T00:00:00+00:00"})
     assert old.action == "pending"
     assert "Birch" in old.detail
