@@ -225,7 +225,13 @@ def edit_documents(flow: BenchFlow, qbo: QboClient, fraction: float, stats: Coun
     """Change ``fraction`` of the QuickBooks documents as a user would (a new private memo); documents
     flow one way, so Intacct is not edited."""
     rows = sorted(qbo_records(qbo, flow.qbo_entity, stats), key=lambda r: int(r["Id"]))
-    edited = _every_nth([r for r in rows if not str(r.get("PrivateNote") or "").startswith("Voided")], fraction)
+    prefs = qbo.json(_qbo_call(qbo, "GET", "preferences", stats))["Preferences"]
+    closed = str((prefs.get("AccountingInfoPrefs") or {}).get("BookCloseDate") or "")
+
+    def editable(r: dict[str, Any]) -> bool:  # not in a closed period, not voided
+        return str(r.get("TxnDate") or "") > closed and not str(r.get("PrivateNote") or "").startswith("Voided")
+
+    edited = _every_nth([r for r in rows if editable(r)], fraction)
     for i, rec in enumerate(edited):
         body = {"Id": rec["Id"], "SyncToken": rec["SyncToken"], "sparse": True, "PrivateNote": f"benchmark edit {i}"}
         r = _qbo_call(qbo, "POST", flow.qbo_entity.lower(), stats, body=body)
