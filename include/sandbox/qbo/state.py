@@ -1338,7 +1338,7 @@ def _derive_sales_document(realm: Realm, entity: str, draft: dict[str, Any]) -> 
             raise required_missing("Line.DetailType")
         else:
             raise QboFault("2170", "Invalid Enumeration", f"Invalid Line.DetailType {kind} for {entity}", "DetailType")
-    if not any(line.get("DetailType") == "SalesItemLineDetail" for line in lines):
+    if not any(line.get("DetailType") in ("SalesItemLineDetail", "GroupLineDetail") for line in lines):
         raise required_missing("Line.SalesItemLineDetail")
     discount_total = Decimal("0.00")
     for line in discounts:
