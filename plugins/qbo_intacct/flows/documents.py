@@ -138,12 +138,12 @@ def scope(
         add(source_id)
     for item in ledger.review_items(spec.name, ReviewStatus.OPEN):
         add(item.record_id)
-    by_target = {link.target_id: link.source_id for link in ledger.links(spec.name)}
+    by_target = {link.target_id: link for link in ledger.links(spec.name)}
     for staged, kind in zip(intacct_changed, (inv.INVOICE, inv.CREDIT_MEMO), strict=False):
         for record in staged_records(staged):
-            source = by_target.get(_target(kind, str(record.get("RECORDNO"))))
-            if source:
-                add(source)
+            link = by_target.get(_target(kind, str(record.get("RECORDNO"))))
+            if link is not None and not _own_write(record, link):
+                add(link.source_id)
     for kind, staged in qbo_changed.items():
         wanted[kind] -= {str(r["Id"]) for r in staged_records(staged)}
     for row in (deleted or {}).get("rows") or []:
@@ -155,6 +155,24 @@ def scope(
         len(out[inv.CREDIT_MEMO]),
     )
     return out
+
+
+def _own_write(record: Mapping[str, Any], link: Any) -> bool:
+    """An Intacct document last modified when the sync wrote it (an echo of our own write, not a change
+    such as a payment applied in Intacct): nothing to compare again."""
+    modified, synced = record.get("WHENMODIFIED"), getattr(link, "synced_at", None)
+    if isinstance(modified, str):  # staged as ISO text
+        try:
+            modified = dt.datetime.fromisoformat(modified)
+        except ValueError:
+            return False
+    if not isinstance(modified, dt.datetime) or synced is None:
+        return False
+    if synced.tzinfo is None:
+        synced = synced.replace(tzinfo=dt.UTC)
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=dt.UTC)
+    return modified <= synced + dt.timedelta(seconds=5)
 
 
 # ------------------------------------------------------------------------------------ map

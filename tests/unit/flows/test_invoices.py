@@ -185,3 +185,11 @@ def test_status_compared_both_ways(ctx: inv.DocContext) -> None:
     assert (diff["qbo_status"], diff["intacct_status"]) == ("paid", "open")
     settled = {**row, "STATE": "Paid", "TRX_TOTALDUE": "0.00"}
     assert compare_status([doc], {"ARINVOICE": [settled]}, {doc.source_id: _link(doc)}) == []
+
+
+def test_an_intacct_change_that_is_the_syncs_own_write_is_not_read_again() -> None:
+    from qbo_intacct.flows.documents import _own_write
+
+    link = SimpleNamespace(synced_at=dt.datetime(2026, 10, 30, 12, 0, 0, tzinfo=dt.UTC))
+    assert _own_write({"WHENMODIFIED": "2026-10-30T12:00:03+00:00"}, link)
+    assert not _own_write({"WHENMODIFIED": dt.datetime(2026, 10, 30, 13, 0, tzinfo=dt.UTC)}, link)  # a payment later
