@@ -5,7 +5,7 @@ Tasks (same short ids as the master-data flows where the step is the same)::
     prepare -> extract_qbo_invoices, extract_qbo_credit_memos, extract_qbo_deleted (CDC),
                extract_intacct_arinvoices, extract_intacct_aradjustments (changed in the window)
             -> scope -> extract_qbo_invoice_partners, extract_qbo_credit_memo_partners
-            -> map (with the QuickBooks lists and the Intacct entities)
+            -> map (with extract_qbo_lists and the Intacct entities)
             -> extract_intacct_invoice_partners, extract_intacct_adjustment_partners (by number)
             -> plan -> load_intacct -> record -> extract_intacct_status_* -> compare_status -> report
 
@@ -106,30 +106,25 @@ def build_document_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = None) -
             ).output
             for _, _, obj, _ in KINDS
         ]
-        lookups = {
-            entity: QuickBooksExtractOperator(
-                task_id=f"extract_qbo_{_plural(entity)}", flow=flow, entity=entity, pool="qbo_api"
-            ).output
-            for entity in spec.qbo_lookups
-            if entity != "ExchangeRate"
-        }
 
         @task(pool="qbo_api")
-        def extract_qbo_exchange_rates() -> dict:
-            """QuickBooks' home-currency rates (the ExchangeRate entity has no Id to page or sort by)."""
+        def extract_qbo_lists() -> dict:
+            """The small QuickBooks lists the mapping needs (items, accounts, tax codes, terms, classes,
+            departments, exchange rates), read whole in one task: each is a page or two."""
             from qbo_intacct.flows.runtime import stage_records
             from qbo_intacct.hooks.quickbooks import QuickBooksHook
 
-            rows = [
-                {**r, "key": f"{r.get('SourceCurrencyCode')}:{r.get('AsOfDate')}"}
-                for r in QuickBooksHook().iter_query("ExchangeRate")
-            ]
-            return stage_records(
-                rows, id_field="key", flow=flow, run_id=get_current_context()["run_id"], name="qbo_exchangerate"
-            )
+            hook, run_id, out = QuickBooksHook(), get_current_context()["run_id"], {}
+            for entity in spec.qbo_lookups:
+                rows = list(hook.iter_query(entity))
+                if entity == "ExchangeRate":  # no Id: one rate per currency and date
+                    rows = [{**r, "Id": f"{r.get('SourceCurrencyCode')}:{r.get('AsOfDate')}"} for r in rows]
+                out[entity] = stage_records(rows, id_field="Id", flow=flow, run_id=run_id,
+                                            name=f"qbo_{entity.lower()}")  # fmt: skip
+                print(f"staged {len(rows)} QuickBooks {entity} records")
+            return out
 
-        if "ExchangeRate" in spec.qbo_lookups:
-            lookups["ExchangeRate"] = extract_qbo_exchange_rates()
+        lookups = extract_qbo_lists()
 
         @task(pool="qbo_api")
         def extract_qbo_deleted(run: dict) -> dict:
