@@ -521,7 +521,7 @@ def _card(doc: inv.MappedDocument | None, step: Step) -> dict[str, Any]:
     fields: list[list[str]] = [["Number", step.doc_number]]
     if doc is not None:
         fields += [["Customer", doc.customer_name], ["Date", doc.txn_date], ["Amount", f"{doc.total:,} {doc.currency}"]]
-    return {"system": "qbo", "id": step.source_id, "name": f"{inv.NOUN[step.kind]} {step.doc_number}", "fields": fields}
+    return {"system": "qbo", "id": step.qbo_id, "name": f"{inv.NOUN[step.kind]} {step.doc_number}", "fields": fields}
 
 
 FIXES = {
@@ -661,9 +661,9 @@ def record(
         log.info("%d document(s) held for review:", len(held))
         for item in held:
             log.info("  %s", item_line(item))
-    settled = {s.source_id for s in steps if s.action in ("create", "update", "reverse", "link")} | {
+    settled = {link.source_id for link in links} | {
         s.source_id for s in steps if s.action == "skip" and s.reason in ("unchanged", "zero_amount")
-    }
+    }  # written (or found) this run, or nothing to write: their earlier items are settled
     for item in ledger.review_items(spec.name, ReviewStatus.OPEN):
         if item.record_id in settled:
             ledger.resolve_review_item(item.id, decision="ignore", by="sync", note="settled by a later run")
