@@ -793,17 +793,21 @@ def status_step(
 
 
 def report_step(spec: FlowSpec, context: Mapping[str, Any], data: Mapping[str, Any], asset: Any) -> str:
-    """The master-data summary plus what documents add: waiting for their customer, status differences."""
-    from qbo_intacct.flows.engine import ASSET_FIELDS, SUMMARY_FIELDS
+    """The master-data summary plus what documents add: waiting for their customer, status differences;
+    with what the run spent on each API, as every flow's summary says."""
+    from qbo_intacct.flows.engine import ASSET_FIELDS, SUMMARY_FIELDS, run_api_usage
+    from qbo_intacct.hooks import usage
     from qbo_intacct.summaries import write_summary
 
     summary = RunSummary.from_dict({k: data[k] for k in SUMMARY_FIELDS})
     window = data.get("window") or {}
+    spent = run_api_usage(context)
     lines = [
         summary.render(),
         f"  waiting for their customer to be linked (retried every run): {data.get('pending', 0)}",
         f"  read from QuickBooks {data.get('read_qbo', 0)} documents; window "
         f"{'everything' if not window.get('start') else window['start'] + ' -> ' + window['end']}",
+        f"  {usage.render(spent)}",
         f"  status or open balance differ between QuickBooks and Intacct: {data.get('status_differs', 0)}"
         + "".join(f"\n    {n} {what}" for what, n in sorted((data.get("status_differences") or {}).items())),
     ]
@@ -814,8 +818,14 @@ def report_step(spec: FlowSpec, context: Mapping[str, Any], data: Mapping[str, A
     text = "\n".join(lines)
     print(text)
     counts = {k: v for k, v in data.items() if k != "held"}
+    counts["api_calls"] = spent
     path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": counts})
     outlet_events = context.get("outlet_events")
     if outlet_events is not None:
-        outlet_events[asset].extra = {k: counts[k] for k in ASSET_FIELDS}
+        outlet_events[asset].extra = {
+            **{k: counts[k] for k in ASSET_FIELDS},
+            "qbo_requests": usage.calls(spent, "qbo"),
+            "intacct_requests": usage.calls(spent, "intacct"),
+            "intacct_api_transactions": int(spent.get("intacct", {}).get("api_transactions", 0)),
+        }
     return path

@@ -50,6 +50,21 @@ def document_schedule(spec: FlowSpec, default: str = "*/15 * * * *") -> Any:
     return AssetOrTimeSchedule(timetable=timetable, assets=assets)
 
 
+def _publish_usage(before: Any) -> None:
+    """What a ``@task`` that calls a hook spent, as the operators publish it (``api_calls`` XCom)."""
+    from qbo_intacct.hooks import usage
+
+    spent = usage.since(before or {})
+    if spent:
+        get_current_context()["ti"].xcom_push(key=usage.XCOM_KEY, value=spent)
+
+
+def _usage_now() -> Any:
+    from qbo_intacct.hooks import usage
+
+    return usage.snapshot()
+
+
 def build_document_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = None) -> DAG:
     """The DAG ``qbo_intacct_<flow>`` running a document flow through :mod:`qbo_intacct.flows.documents`."""
     asset = flow_asset(spec)
@@ -114,7 +129,7 @@ def build_document_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = None) -
             from qbo_intacct.flows.runtime import stage_records
             from qbo_intacct.hooks.quickbooks import QuickBooksHook
 
-            hook, run_id, out = QuickBooksHook(), get_current_context()["run_id"], {}
+            hook, run_id, out, before = QuickBooksHook(), get_current_context()["run_id"], {}, _usage_now()
             for entity in spec.qbo_lookups:
                 rows = list(hook.iter_query(entity))
                 if entity == "ExchangeRate":  # no Id: one rate per currency and date
@@ -122,6 +137,7 @@ def build_document_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = None) -
                 out[entity] = stage_records(rows, id_field="Id", flow=flow, run_id=run_id,
                                             name=f"qbo_{entity.lower()}")  # fmt: skip
                 print(f"staged {len(rows)} QuickBooks {entity} records")
+            _publish_usage(before)
             return out
 
         lookups = extract_qbo_lists()
@@ -138,7 +154,9 @@ def build_document_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = None) -
             if window.start is None:
                 return {"rows": []}
             since = max(window.start, dt.datetime.now(dt.UTC) - dt.timedelta(days=29))
+            before = _usage_now()
             found = QuickBooksHook().cdc([entity for entity, *_ in KINDS], since)
+            _publish_usage(before)
             rows = [
                 {
                     "kind": entity,

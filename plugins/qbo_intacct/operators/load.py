@@ -287,7 +287,7 @@ def _base(write: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ Intacct functions
 
 
-class IntacctFunctionsOperator(BaseOperator):
+class IntacctFunctionsOperator(ReportsApiUsage, BaseOperator):
     """Run a staged list of Intacct functions of any name (``create_invoice``, ``reverse_invoice``, ...),
     entity by entity, many per request, each idempotent by its key (controlid, ``uniqueid=true``).
 
