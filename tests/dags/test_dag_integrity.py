@@ -102,11 +102,10 @@ def test_the_quickbooks_environment_is_a_choice() -> None:
 
 
 def test_invoices_run_after_customers_and_on_their_own_cron(dagbag) -> None:
-    from airflow.timetables.assets import AssetOrTimeSchedule
+    from airflow.sdk import AssetOrTimeSchedule
 
     dag = dagbag.dags["qbo_intacct_invoices"]
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
-    upstream = {asset.uri.rstrip("/") for _key, asset in dag.timetable.asset_condition.iter_assets()}
-    assert upstream == {"qbo-intacct://customers"}
-    assert dag.timetable.timetable.summary == "*/15 * * * *"
+    assert dag.timetable.asset_condition.uri.rstrip("/") == "qbo-intacct://customers"
+    assert dag.timetable.timetable.expression == "*/15 * * * *"
     assert {o.uri.rstrip("/") for o in dag.get_task("report").outlets} == {"qbo-intacct://invoices"}

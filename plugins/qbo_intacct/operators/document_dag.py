@@ -34,8 +34,7 @@ KINDS = (("Invoice", "invoice", "ARINVOICE", "invoice"), ("CreditMemo", "credit_
 
 def document_schedule(spec: FlowSpec, default: str = "*/15 * * * *") -> Any:
     """The upstream flows' Assets or the flow's own cron, whichever comes first."""
-    from airflow.timetables.assets import AssetOrTimeSchedule
-    from airflow.timetables.trigger import CronTriggerTimetable
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable  # the SDK's: cheap at parse time
 
     cron = os.environ.get(f"QBO_INTACCT_{spec.name.upper()}_SCHEDULE", default).strip()
     upstream = [Asset(name=f"qbo_intacct_{flow}", uri=f"qbo-intacct://{flow}") for flow in spec.depends_on]
