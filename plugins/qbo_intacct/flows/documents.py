@@ -304,8 +304,14 @@ def plan(
     pending: Mapping[str, str],
     now: dt.datetime,
     pending_hours: float,
+    refused: Mapping[str, tuple[str, str, str]] | None = None,
 ) -> tuple[list[Step], list[dict[str, Any]]]:
-    """Each document's step and the Intacct writes (one function per document, in plan order)."""
+    """Each document's step and the Intacct writes (one function per document, in plan order).
+
+    ``refused``: source id -> (reason, content, detail) of open review items for writes Intacct
+    refused (a closed period): the same content is not sent again until it changes or finance
+    decides (the item is resolved), so an unchanged run writes nothing."""
+    refused = refused or {}
     by_no: dict[str, dict[str, Any]] = {}
     by_number: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for obj, records in intacct.items():
@@ -375,6 +381,10 @@ def plan(
             continue
         name, body = inv.create_function(doc)
         step.content = content_key(body)
+        earlier = refused.get(doc.source_id)
+        if earlier is not None and earlier[1] == step.content:
+            step.action, step.reason, step.detail = "review", earlier[0], earlier[2]
+            continue
         if link is not None:
             step.record_no = hashes.get("record_no")
             if hashes.get("content") == step.content:
@@ -469,6 +479,17 @@ def _void(step: Step, link: Any, by_no: Mapping[str, Any], kind: str, when: str,
     write(step, name, body, f"invoices:reverse:{step.source_id}:{step.record_no}")
 
 
+def refused_writes(ledger: Any, flow: str) -> dict[str, tuple[str, str, str]]:
+    """Open review items of writes Intacct refused: source id -> (reason, content written, detail)."""
+    from qbo_intacct.ledger.repository import ReviewStatus
+
+    return {
+        item.record_id: (item.reason_code, item.fingerprint, item.detail)
+        for item in ledger.review_items(flow, ReviewStatus.OPEN)
+        if item.reason_code in (CLOSED_PERIOD, "write_failed")
+    }
+
+
 def pending_hours() -> float:
     from airflow.sdk import Variable
 
@@ -495,6 +516,7 @@ def plan_step(
         pending=last_pending(ledger.engine, spec.name),
         now=dt.datetime.now(dt.UTC),
         pending_hours=pending_hours(),
+        refused=refused_writes(ledger, spec.name),
     )
     counts = Counter(s.action for s in steps)
     log.info("plan: %s", dict(sorted(counts.items())))

@@ -193,3 +193,16 @@ def test_an_intacct_change_that_is_the_syncs_own_write_is_not_read_again() -> No
     link = SimpleNamespace(synced_at=dt.datetime(2026, 10, 30, 12, 0, 0, tzinfo=dt.UTC))
     assert _own_write({"WHENMODIFIED": "2026-10-30T12:00:03+00:00"}, link)
     assert not _own_write({"WHENMODIFIED": dt.datetime(2026, 10, 30, 13, 0, tzinfo=dt.UTC)}, link)  # a payment later
+
+
+def test_a_write_intacct_refused_is_not_sent_again_until_the_document_changes(ctx: inv.DocContext) -> None:
+    doc = inv.map_document(inv.INVOICE, _invoice(), ctx)
+    _, body = inv.create_function(doc)
+    refused = {doc.source_id: ("closed_period", content_key(body), "the period is closed")}
+    steps, writes = plan(inv.SPEC, docs=[doc], gone=[], intacct={}, links={}, pending={}, now=NOW,
+                         pending_hours=72, refused=refused)  # fmt: skip
+    assert (steps[0].action, steps[0].reason, writes) == ("review", "closed_period", [])
+    changed = inv.map_document(inv.INVOICE, _invoice(total="90.00"), ctx)
+    steps, writes = plan(inv.SPEC, docs=[changed], gone=[], intacct={}, links={}, pending={}, now=NOW,
+                         pending_hours=72, refused=refused)  # fmt: skip
+    assert steps[0].action == "create"
