@@ -115,6 +115,8 @@ class Intacct:
 
 def naive_sync(flow: BenchFlow, qbo: QboClient, intacct: Intacct, limit: int | None = None) -> dict[str, Any]:
     """Run the naive integration once (``limit`` records per direction at most); return its counts."""
+    if flow.kind == "document":
+        return naive_documents(flow, qbo, intacct, limit)
     stats: Counter[str] = Counter()
     created_ids: set[str] = set()
     for n, rec in enumerate(qbo_records(qbo, flow.qbo_entity, stats)):
@@ -176,6 +178,8 @@ def edit_fraction(flow: BenchFlow, qbo: QboClient, intacct: Intacct, fraction: f
     Returns how many were edited per side. The calls land in the sandboxes' counters, so the
     harness resets those afterwards."""
     stats: Counter[str] = Counter()
+    if flow.kind == "document":
+        return edit_documents(flow, qbo, fraction, stats)
     qbo_rows = sorted(qbo_records(qbo, flow.qbo_entity, stats), key=lambda r: int(r["Id"]))
     for i, rec in enumerate(_every_nth(qbo_rows, fraction)):
         body = {"Id": rec["Id"], "SyncToken": rec["SyncToken"], "sparse": True,
@@ -203,3 +207,50 @@ def edit_fraction(flow: BenchFlow, qbo: QboClient, intacct: Intacct, fraction: f
                 f"Intacct refused the benchmark's edit of {flow.intacct_object} {rec[id_field]}: {result}"
             )
     return {"qbo": len(_every_nth(qbo_rows, fraction)), "intacct": len(edited)}
+
+
+# ----------------------------------------------------------------------------------- documents (one way)
+
+
+def naive_documents(flow: BenchFlow, qbo: QboClient, intacct: Intacct, limit: int | None = None) -> dict[str, Any]:
+    """The naive document integration: per QuickBooks document, look its number up in Intacct and post
+    it alone (one request each; lines to one account, customer by a derived id), no ledger."""
+    stats: Counter[str] = Counter()
+    for n, rec in enumerate(qbo_records(qbo, flow.qbo_entity, stats)):
+        if limit is not None and n >= limit:
+            break
+        number = str(rec.get("DocNumber") or f"QB-{rec['Id']}").replace("'", "")
+        found = list(intacct.records(flow.intacct_object, "RECORDNO", stats, f"{flow.intacct_id_field} = '{number}'"))
+        if found:
+            stats["records"] += 1
+            continue
+        day = str(rec.get("TxnDate") or "2026-10-01")
+        date = {"year": day[:4], "month": day[5:7], "day": day[8:10]}
+        body = {"customerid": f"QB-{(rec.get('CustomerRef') or {}).get('value')}", "datecreated": date,
+                "datedue": date, "invoiceno": number,
+                "invoiceitems": {"lineitem": [{"glaccountno": "40000", "amount": str(rec.get("TotalAmt")),
+                                               "memo": "naive"}]}}  # fmt: skip
+        result = intacct.call("create_invoice", body, stats)
+        stats["records" if result.get("status") == "success" else "failed"] += 1
+    return dict(stats)
+
+
+def edit_documents(flow: BenchFlow, qbo: QboClient, fraction: float, stats: Counter[str]) -> dict[str, int]:
+    """Change ``fraction`` of the QuickBooks documents as a user would (a new private memo); documents
+    flow one way, so Intacct is not edited."""
+    rows = sorted(qbo_records(qbo, flow.qbo_entity, stats), key=lambda r: int(r["Id"]))
+    prefs = qbo.json(_qbo_call(qbo, "GET", "preferences", stats))["Preferences"]
+    closed = str((prefs.get("AccountingInfoPrefs") or {}).get("BookCloseDate") or "")
+
+    def editable(r: dict[str, Any]) -> bool:  # not in a closed period, not voided
+        return str(r.get("TxnDate") or "") > closed and not str(r.get("PrivateNote") or "").startswith("Voided")
+
+    edited = _every_nth([r for r in rows if editable(r)], fraction)
+    for i, rec in enumerate(edited):
+        body = {"Id": rec["Id"], "SyncToken": rec["SyncToken"], "sparse": True, "PrivateNote": f"benchmark edit {i}"}
+        r = _qbo_call(qbo, "POST", flow.qbo_entity.lower(), stats, body=body)
+        if r.status_code != 200:
+            raise RuntimeError(
+                f"QuickBooks refused the benchmark's edit of {flow.qbo_entity} {rec['Id']}: {r.text[:300]}"
+            )
+    return {"qbo": len(edited), "intacct": 0}

@@ -28,8 +28,13 @@ class BenchFlow:
     qbo_edit: str = "phone"
     #: One-way flows (QuickBooks documents into Intacct): the Intacct side is not edited by users.
     one_way: bool = False
-    #: Whether the naive per-record baseline (a master-data sync by name) applies to this flow.
+    #: Whether the naive per-record baseline applies to this flow.
     baseline: bool = True
+    #: "master" (two-way master data) or "document" (one-way documents: the baseline posts each one,
+    #: the 1% edits change QuickBooks documents only).
+    kind: str = "master"
+    #: DAGs run (not measured) before each repetition's first run, e.g. customers before invoices.
+    before: tuple[str, ...] = ()
 
     @property
     def available(self) -> bool:
@@ -39,6 +44,17 @@ class BenchFlow:
 FLOWS: list[BenchFlow] = [
     BenchFlow("qbo_intacct_customers", "Customer", "CUSTOMER", "CUSTOMERID"),
     BenchFlow("qbo_intacct_vendors", "Vendor", "VENDOR", "VENDORID"),
+    # Invoices: most are keyed once and edited rarely; a month adds about a twelfth of a year's books.
+    BenchFlow(
+        "qbo_intacct_invoices",
+        "Invoice",
+        "ARINVOICE",
+        "RECORDID",
+        monthly_change_rate=0.1,
+        kind="document",
+        before=("qbo_intacct_customers",),
+        one_way=True,
+    ),
     # issue 17: journal entries post one way; a month's change is the month's new entries and a few edits
     BenchFlow(
         "qbo_intacct_journal_entries",

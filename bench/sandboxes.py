@@ -73,11 +73,14 @@ def running(state_dir: Path, books: Path) -> Iterator[dict[str, Any]]:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while not info_path.exists():
+        info = None
+        while info is None:  # the file may exist a moment before its content is written
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the sandboxes did not start; see {state_dir / 'sandbox.log'}")
             time.sleep(0.1)
-        yield json.loads(info_path.read_text())
+            with suppress(FileNotFoundError, json.JSONDecodeError):
+                info = json.loads(info_path.read_text())
+        yield info
     finally:
         if proc.poll() is None:
             with suppress(ProcessLookupError):

@@ -49,7 +49,8 @@ DEMO_DAGS: list[str] = [
     "qbo_intacct_refresh_mappings",
     "qbo_intacct_customers",
     "qbo_intacct_vendors",
-    "qbo_intacct_journal_entries",  # issue 17
+    "qbo_intacct_invoices",
+    "qbo_intacct_journal_entries",
 ]
 # HITL steps that `airflow dags test` cannot answer; the demo approves them (see airflow-notes §2.5).
 MARK_SUCCESS_PATTERN = r"review_.*|approve_.*"

@@ -96,3 +96,16 @@ def test_the_quickbooks_environment_is_a_choice() -> None:
     (quickbooks,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "quickbooks"]
     schema = quickbooks["conn-fields"]["environment"]["schema"]
     assert schema["enum"] == ["production", "sandbox"]
+
+
+# ------------------------------------------------------------------------------------ invoices (issue 14)
+
+
+def test_invoices_run_after_customers_and_on_their_own_cron(dagbag) -> None:
+    from airflow.sdk import AssetOrTimeSchedule
+
+    dag = dagbag.dags["qbo_intacct_invoices"]
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assert dag.timetable.asset_condition.uri.rstrip("/") == "qbo-intacct://customers"
+    assert dag.timetable.timetable.expression == "*/15 * * * *"
+    assert {o.uri.rstrip("/") for o in dag.get_task("report").outlets} == {"qbo-intacct://invoices"}

@@ -58,6 +58,9 @@ Choices where Intuit's documentation is silent or contradicts itself (api-facts.
   JournalEntry ``TxnTaxDetail: {}``; Customer ``PreferredDeliveryMethod`` ``Print``, sub-customer
   ``Level``, an ``Id`` on each stored address. DueDate is always filled: terms, else the company's
   ``DefaultTerms`` preference, else the transaction date.
+- **Group (bundle) lines** on Invoice/CreditMemo: ``GroupLineDetail`` {GroupItemRef, Quantity, Line:
+  [SalesItemLine...]}; each inner line is derived as a sales line and the group's ``Amount`` is their
+  sum (Intuit documents the shape, not the derivation; a group item is never expanded by the sandbox).
 - **Journal entries** on Accounts Receivable / Payable need a Customer / Vendor ``Entity``
   (6000, Intuit's wording).
 - **Reports**: see reports.py for the choices (date defaults, unmodelled filters refused).

@@ -1326,6 +1326,10 @@ def _derive_sales_document(realm: Realm, entity: str, draft: dict[str, Any]) -> 
             code = (detail.get("TaxCodeRef") or {}).get("value")
             if code == "TAX" or (code and code not in PSEUDO_TAX_CODES and _tax_code_taxable(realm, code)):
                 taxable += line["Amount"]
+        elif kind == "GroupLineDetail":
+            group_amount, group_taxable = _derive_group_line(realm, entity, line, index)
+            subtotal += group_amount
+            taxable += group_taxable
         elif kind == "DiscountLineDetail":
             discounts.append(line)
         elif kind == "DescriptionOnly":
@@ -1334,7 +1338,7 @@ def _derive_sales_document(realm: Realm, entity: str, draft: dict[str, Any]) -> 
             raise required_missing("Line.DetailType")
         else:
             raise QboFault("2170", "Invalid Enumeration", f"Invalid Line.DetailType {kind} for {entity}", "DetailType")
-    if not any(line.get("DetailType") == "SalesItemLineDetail" for line in lines):
+    if not any(line.get("DetailType") in ("SalesItemLineDetail", "GroupLineDetail") for line in lines):
         raise required_missing("Line.SalesItemLineDetail")
     discount_total = Decimal("0.00")
     for line in discounts:
@@ -1351,6 +1355,31 @@ def _derive_sales_document(realm: Realm, entity: str, draft: dict[str, Any]) -> 
     if total < 0:
         raise business_error(f"{entity} total cannot be negative", "Line")
     draft["TotalAmt"] = total
+
+
+def _derive_group_line(realm: Realm, entity: str, line: dict[str, Any], index: int) -> tuple[Decimal, Decimal]:
+    """A group (bundle) line: its item lines (``GroupLineDetail.Line``) carry the money; the group's
+    ``Amount`` is their sum. Returns (amount, taxable part). Sandbox choice: Intuit documents
+    GroupLine's shape (GroupItemRef, Quantity, Line) but not how a write derives it; the sandbox
+    derives each inner line like a sales line and never expands a group item by itself."""
+    group = line.setdefault("GroupLineDetail", {})
+    inner = group.get("Line") or []
+    if not isinstance(inner, list) or not inner:
+        raise required_missing("Line.GroupLineDetail.Line")
+    amount = Decimal("0.00")
+    taxable = Decimal("0.00")
+    for position, item_line in enumerate(inner):
+        if not isinstance(item_line, dict) or item_line.get("DetailType") != "SalesItemLineDetail":
+            raise QboFault("2170", "Invalid Enumeration", f"a {entity} group line holds sales item lines only",
+                           f"Line[{index}].GroupLineDetail.Line[{position}]")  # fmt: skip
+        detail = item_line.setdefault("SalesItemLineDetail", {})
+        item_line["Amount"] = _line_amount(item_line, detail, position)
+        amount += item_line["Amount"]
+        code = (detail.get("TaxCodeRef") or {}).get("value")
+        if code == "TAX" or (code and code not in PSEUDO_TAX_CODES and _tax_code_taxable(realm, code)):
+            taxable += item_line["Amount"]
+    line["Amount"] = money(amount)
+    return amount, taxable
 
 
 def _tax_code_taxable(realm: Realm, code: str) -> bool:

@@ -282,3 +282,86 @@ def _base(write: dict[str, Any]) -> dict[str, Any]:
         "record_key": write["record_key"],
         "error": None,
     }
+
+
+# ------------------------------------------------------------------------------------ Intacct functions
+
+
+class IntacctFunctionsOperator(ReportsApiUsage, BaseOperator):
+    """Run a staged list of Intacct functions of any name (``create_invoice``, ``reverse_invoice``, ...),
+    entity by entity, many per request, each idempotent by its key (controlid, ``uniqueid=true``).
+
+    Each staged write's ``operation`` is the function name and ``body`` its payload. Staging keeps
+    payloads as JSON with sorted keys, while Intacct's legacy functions read their elements in the
+    documented order: ``element_order`` (function name -> element names) puts them back in order.
+    Results carry the new ``RECORDNO`` (the legacy ``<key>``) as ``new_id``.
+    """
+
+    template_fields: Sequence[str] = ("writes", "intacct_conn_id")
+    ui_color = "#b3cde6"
+
+    def __init__(
+        self,
+        *,
+        flow: str,
+        writes: Any,
+        element_order: dict[str, list[str]] | None = None,
+        intacct_conn_id: str = "intacct_default",
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.flow = flow
+        self.writes = writes
+        self.element_order = element_order or {}
+        self.intacct_conn_id = intacct_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from qbo_intacct.flows.runtime import results_frame, stage
+        from qbo_intacct.flows.staging import read_staged
+        from qbo_intacct.hooks.intacct import IntacctAuthError, IntacctFunction, IntacctHook
+
+        if not self.writes or not self.writes.get("rows"):
+            self.log.info("no Intacct writes planned")
+            return {"path": None, "rows": 0, "ok": 0, "failed": 0}
+        writes = read_staged(self.writes).to_dict("records")
+        hook = IntacctHook(intacct_conn_id=self.intacct_conn_id)
+        by_entity: dict[str, list[dict[str, Any]]] = {}
+        for w in writes:
+            by_entity.setdefault(w["entity"] or "", []).append(w)
+        results: list[dict[str, Any]] = []
+        done = 0
+        try:
+            for entity, group in sorted(by_entity.items()):
+                functions = [
+                    IntacctFunction(w["operation"], _ordered(w["body"], self.element_order.get(w["operation"], [])),
+                                    w["idempotency_key"], w["record_key"])
+                    for w in group
+                ]  # fmt: skip
+                for w, result in zip(group, hook.run_functions(functions, entity_id=entity), strict=True):
+                    if result.ok:
+                        results.append({**_base(w), "status": "ok", "new_id": result.record_no, "record": None,
+                                        "error_code": None})  # fmt: skip
+                        continue
+                    text = "; ".join(filter(None, (f"{e.description} {e.description2}".strip() for e in result.errors)))
+                    self.log.warning("Intacct refused %s %s: errorno %s", w["operation"], w["record_key"],
+                                     result.errorno)  # fmt: skip
+                    error = f"Intacct {result.errorno}: {text}"
+                    results.append({**_base(w), "status": "failed", "new_id": None, "record": None,
+                                    "error_code": result.errorno, "error": error})  # fmt: skip
+                done += len(group)
+                self.log.info("Intacct writes: %d of %d (%d%%)", done, len(writes), done * 100 // len(writes))
+        except IntacctAuthError as exc:
+            raise auth_failure("Intacct", self.intacct_conn_id, exc) from None
+        frame = results_frame(results)
+        staged = stage(frame, flow=self.flow, run_id=context["run_id"], name="intacct_write_results")
+        ok = int((frame["status"] == "ok").sum())
+        self.log.info("Intacct API transactions spent: %d", hook.api_transactions)
+        return {**staged, "ok": ok, "failed": len(frame) - ok}
+
+
+def _ordered(body: Any, order: Sequence[str]) -> Any:
+    """``body`` with its top-level elements in ``order`` (attributes first, unknown elements last)."""
+    if not isinstance(body, dict) or not order:
+        return body
+    rank = {name: i for i, name in enumerate(order)}
+    return dict(sorted(body.items(), key=lambda kv: (not kv[0].startswith("@"), rank.get(kv[0], len(rank)))))

@@ -69,6 +69,15 @@ def test_invoice_totals_and_tax_are_computed_from_lines(qbo: QboClient) -> None:
     }
 
 
+def test_group_line_amount_is_the_sum_of_its_item_lines(qbo: QboClient) -> None:
+    customer = qbo.customer("Mark Cho")
+    inner = invoice_body(customer["Id"], "100.00", "25.50")["Line"]
+    group = {"DetailType": "GroupLineDetail", "GroupLineDetail": {"GroupItemRef": {"name": "Kit"}, "Line": inner}}
+    invoice = qbo.create("Invoice", invoice_body(customer["Id"], "10.00") | {"Line": [group]})
+    assert invoice["Line"][0]["Amount"] == Decimal("125.50")
+    assert invoice["TotalAmt"] == Decimal("125.50")  # a bundle alone is a whole invoice
+
+
 def test_read_returns_the_created_record_with_sync_token_zero(qbo: QboClient) -> None:
     created = qbo.customer("Mark Cho", PrimaryEmailAddr={"Address": "mark@cho.example"})
     read = qbo.get("Customer", created["Id"])
