@@ -94,4 +94,7 @@ def test_every_listed_flow_can_be_edited_and_baselined(books: dict[str, Sandbox]
     if not flow.baseline:  # the naive baseline is a master-data sync by name (journal entries have none)
         return
     stats = naive_sync(flow, qbo, intacct, limit=1)
-    assert stats["records"] == 2
+    if flow.kind == "document":  # one way: one document visited (posted, or refused for want of its customer)
+        assert stats.get("records", 0) + stats.get("failed", 0) == 1
+    else:  # both ways: one record each
+        assert stats["records"] == 2
