@@ -1,0 +1,171 @@
+"""``python -m bench.chaos``: run the reliability suite over every flow and write RELIABILITY.md + reliability.json.
+
+python -m bench.chaos [--scale demo] [--rates 0.05 0.1 0.2] [--kills 20] [--record-kills 2]
+                      [--dags qbo_intacct_customers ...] [--work-dir .chaos] [--out .]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import flows as flows_mod
+from bench import harness
+from bench.chaos import report, secrets_scan
+from bench.chaos.runner import Chaos, ChaosSettings
+from bench.sandboxes import Admin, running
+
+
+def run(settings: ChaosSettings, notes: list[str], say: Any = print) -> dict[str, Any]:
+    flows = flows_mod.selected(settings.dag_ids)
+    bench_settings = harness.Settings(scale=settings.scale, work_dir=settings.work_dir, seed=42)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    before = harness.machine()
+    say(f"Seeding the books at scale {settings.scale} and preparing Airflow ...")
+    books, manifest = harness.seed_books(bench_settings)
+    harness.prepare_airflow(bench_settings)
+    trials: list[dict[str, Any]] = []
+    with running(settings.work_dir / "sandbox", books) as info:
+        admins = {name: Admin(name, info[name]) for name in ("qbo", "intacct")}
+        limits = {name: admin.limits() for name, admin in admins.items()}
+        ctx = harness.Context(bench_settings, books, manifest, info, admins, limits, say)
+        chaos = Chaos(settings, ctx)
+        for flow in flows:
+            expected, base = chaos.baseline(flow)
+            trials.append(base.as_dict())
+            say(f"{flow.dag_id} baseline: {expected.summary()}; unchanged rerun {_short(base.comparison)}")
+            for rate in settings.rates:
+                for rep in range(settings.repetitions):
+                    trial = chaos.faults(flow, expected, rate, rep)
+                    trials.append(trial.as_dict())
+                    say(f"{flow.dag_id} {trial.scenario} r{rep}: {_short(trial.comparison)}, {len(trial.runs)} runs, "
+                        f"faults {trial.by_kind}")  # fmt: skip
+            for n, (task, delay) in enumerate(chaos.crash_points(flow, base)):
+                trial = chaos.crash(flow, expected, n, task, delay)
+                trials.append(trial.as_dict())
+                say(f"{flow.dag_id} crash {n} ({trial.note}): {_short(trial.comparison)}, {len(trial.runs)} runs")
+        say("Scanning logs, staging, workbooks, the ledger and Airflow's database for seeded secrets ...")
+        seeded = secrets_scan.seeded_secrets(info, books)
+        seeded.update({f"qbo refresh token handed to a run #{i}": s for i, s in enumerate(sorted(chaos.secrets))})
+    home = harness.airflow_home(bench_settings)
+    scanned = secrets_scan.scan(
+        [settings.work_dir / "logs", settings.work_dir / "staging", settings.work_dir / "state", home], seeded
+    )
+    data = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {**before, "load_average_after": list(harness.machine()["load_average"])},
+        "settings": {
+            "scale": settings.scale,
+            "rates": list(settings.rates),
+            "kills": settings.kills,
+            "record_kills": settings.record_kills,
+            "repetitions": settings.repetitions,
+            "max_runs": settings.max_runs,
+            "write_latency_ms": settings.write_latency_ms,
+            "flows": [f.dag_id for f in flows],
+        },
+        "notes": notes,
+        "trials": trials,
+        "secrets": scanned,
+    }
+    data["totals"] = {**report.totals(trials), "secrets_found": len(scanned["found"])}
+    return data
+
+
+def _short(c: dict[str, Any]) -> str:
+    keys = ("duplicates", "lost", "differing", "extra", "links_missing", "links_extra", "unexplained")
+    return (
+        ("converged" if c.get("converged") else "NOT converged")
+        + " ("
+        + ", ".join(f"{k} {c.get(k, '-')}" for k in keys)
+        + ")"
+    )
+
+
+def _side_by_side(args: argparse.Namespace, argv: list[str]) -> int:
+    """One child per flow (own sandboxes, Airflow home and work folder), then one merged report."""
+    import json
+    import subprocess
+
+    flows = [f.dag_id for f in flows_mod.selected(args.dags)]
+    rest = _without(argv, ("--jobs", "--dags", "--work-dir", "--out"))
+    work = args.work_dir.resolve()
+    children: list[tuple[Path, subprocess.Popen[bytes]]] = []
+    pending = list(flows)
+    code = 0
+    while pending or children:
+        while pending and len(children) < args.jobs:
+            dag_id = pending.pop(0)
+            folder = work / dag_id
+            folder.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", "bench.chaos", *rest, "--dags", dag_id, "--work-dir", str(folder)]
+            cmd += ["--out", str(folder)]
+            children.append((folder, subprocess.Popen(cmd, cwd=harness.ROOT)))
+        folder, proc = children.pop(0)
+        code = max(code, proc.wait())
+        (work / "done").mkdir(exist_ok=True)
+        (work / "done" / folder.name).write_text(str(proc.returncode))
+    parts = [
+        json.loads((work / d / "reliability.json").read_text())
+        for d in flows
+        if (work / d / "reliability.json").exists()
+    ]
+    data = report.merge(parts)
+    report.write(args.out, data)
+    print(f"Wrote {args.out / 'RELIABILITY.md'} and {args.out / 'reliability.json'}: {data['totals']}")
+    return code
+
+
+def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """``argv`` minus the named options and their values."""
+    out: list[str] = []
+    skipping = False
+    for arg in argv:
+        if arg.startswith("--"):
+            skipping = arg.split("=", 1)[0] in options
+            if skipping:
+                continue
+        elif skipping:
+            continue
+        out.append(arg)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", default="demo")
+    parser.add_argument("--rates", nargs="*", type=float, default=[0.05, 0.10, 0.20])
+    parser.add_argument("--kills", type=int, default=20, help="random kills in the load, per flow")
+    parser.add_argument("--repetitions", type=int, default=3, help="fault runs per rate, per flow")
+    parser.add_argument("--record-kills", type=int, default=2, help="kills between the load and the ledger write")
+    parser.add_argument("--dags", nargs="*")
+    parser.add_argument("--note", action="append", default=[])
+    parser.add_argument("--work-dir", type=Path, default=harness.ROOT / ".chaos")
+    parser.add_argument("--out", type=Path, default=harness.ROOT)
+    parser.add_argument("--jobs", type=int, default=1, help="flows run side by side, each with its own sandboxes")
+    args = parser.parse_args(argv)
+    if args.jobs > 1:
+        return _side_by_side(args, argv or sys.argv[1:])
+    settings = ChaosSettings(
+        scale=args.scale,
+        rates=tuple(args.rates),
+        kills=args.kills,
+        record_kills=args.record_kills,
+        repetitions=args.repetitions,
+        work_dir=args.work_dir.resolve(),
+        dag_ids=args.dags,
+    )
+    data = run(settings, args.note, say=lambda m: print(m, flush=True))
+    report.write(args.out, data)
+    print(f"Wrote {args.out / 'RELIABILITY.md'} and {args.out / 'reliability.json'}: {data['totals']}")
+    t = data["totals"]
+    bad = sum(t[k] for k in ("duplicates", "lost", "differing", "extra", "links_missing", "links_extra",
+                             "not_converged", "secrets_found"))  # fmt: skip
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
