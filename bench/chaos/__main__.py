@@ -7,6 +7,7 @@ python -m bench.chaos [--scale demo] [--rates 0.05 0.1 0.2] [--kills 20] [--reco
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,14 @@ def run(settings: ChaosSettings, notes: list[str], say: Any = print) -> dict[str
     books, manifest = harness.seed_books(bench_settings)
     harness.prepare_airflow(bench_settings)
     trials: list[dict[str, Any]] = []
+    progress = settings.work_dir / "trials.jsonl"  # each finished trial at once: a cut-short run still reports
+    progress.unlink(missing_ok=True)
+
+    def keep(trial: dict[str, Any]) -> None:
+        trials.append(trial)
+        with open(progress, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(trial, default=str) + "\n")
+
     with running(settings.work_dir / "sandbox", books) as info:
         admins = {name: Admin(name, info[name]) for name in ("qbo", "intacct")}
         limits = {name: admin.limits() for name, admin in admins.items()}
@@ -35,17 +44,17 @@ def run(settings: ChaosSettings, notes: list[str], say: Any = print) -> dict[str
         chaos = Chaos(settings, ctx)
         for flow in flows:
             expected, base = chaos.baseline(flow)
-            trials.append(base.as_dict())
+            keep(base.as_dict())
             say(f"{flow.dag_id} baseline: {expected.summary()}; unchanged rerun {_short(base.comparison)}")
             for rate in settings.rates:
                 for rep in range(settings.repetitions):
                     trial = chaos.faults(flow, expected, rate, rep)
-                    trials.append(trial.as_dict())
+                    keep(trial.as_dict())
                     say(f"{flow.dag_id} {trial.scenario} r{rep}: {_short(trial.comparison)}, {len(trial.runs)} runs, "
                         f"faults {trial.by_kind}")  # fmt: skip
             for n, (task, delay) in enumerate(chaos.crash_points(flow, base)):
                 trial = chaos.crash(flow, expected, n, task, delay)
-                trials.append(trial.as_dict())
+                keep(trial.as_dict())
                 say(f"{flow.dag_id} crash {n} ({trial.note}): {_short(trial.comparison)}, {len(trial.runs)} runs")
         say("Scanning logs, staging, workbooks, the ledger and Airflow's database for seeded secrets ...")
         seeded = secrets_scan.seeded_secrets(info, books)

@@ -101,13 +101,18 @@ def read_end_state(flow: Any, admins: dict[str, Any], state_db: Path, folder: Pa
                     linked.add(("intacct", iid))
                     state.links.add((qbo_name.get(qid, f"missing QuickBooks {qid}"), intacct_ids.get(iid, iid)))
             if "ledger_review_items" in tables:
-                for system, rid, reason in db.execute(
-                    "select record_system, record_id, reason_code from ledger_review_items "
+                for system, rid, reason, candidates in db.execute(
+                    "select record_system, record_id, reason_code, candidates from ledger_review_items "
                     "where flow = ? and status = 'open'",
                     (name,),
                 ):
                     held.add((system, str(rid)))
                     state.open_items.append({"system": system, "record": str(rid), "reason": reason})
+                    # A record named as a candidate of an open item is explained by it (finance decides both).
+                    other = "intacct" if system == "qbo" else "qbo"
+                    for candidate in json.loads(candidates or "[]"):
+                        sys_name, _, cid = str(candidate).rpartition(":")
+                        held.add((sys_name or other, cid))
     for r in qbo:
         rid = str(r.get("Id"))
         if ("qbo", rid) not in linked and ("qbo", rid) not in held:
