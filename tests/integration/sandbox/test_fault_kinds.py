@@ -9,6 +9,7 @@ refuses the others, each refused item answered on its own; an injected 429 may c
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,6 @@ def own_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandboxes: Any) -
     )
     qbo = sandboxes["qbo"]
     token = requests.post(f"{qbo.admin}/qbo/authorize", json={}, timeout=10).json()["refresh_token"]
-    import os
-
     conn = json.loads(os.environ["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
     conn["extra"]["refresh_token"] = token
     monkeypatch.setenv("AIRFLOW_CONN_QUICKBOOKS_DEFAULT", json.dumps(conn))
@@ -63,7 +62,9 @@ def test_qbo_partial_batch_applies_some_items_and_refuses_the_others(qbo_sandbox
     results = hook.batch(items, request_id_prefix="partial-test")
     assert [r.fault is None for r in results] == [True, False, True]
     refused = results[1].fault
-    assert refused is not None and refused.code == "10000" and refused.record_key == "qbo:1"
+    assert refused is not None
+    assert refused.code == "10000"
+    assert refused.record_key == "qbo:1"
     names = sorted(c["DisplayName"] for c in hook.iter_query("Customer"))
     assert names == ["Partial 0", "Partial 2"]
 
@@ -94,7 +95,8 @@ def test_intacct_partial_request_applies_some_functions_and_refuses_the_others(
     records = [{"CUSTOMERID": f"P-{n}", "NAME": f"Partial {n}"} for n in range(3)]
     results = hook.create("CUSTOMER", records, keys=[f"partial:{n}" for n in range(3)], entity_id="")
     assert [r.ok for r in results] == [True, False, True]
-    assert results[1].errors and results[1].errors[0].errorno == "BL01001973"
+    assert results[1].errors
+    assert results[1].errors[0].errorno == "BL01001973"
     ids = sorted(r["CUSTOMERID"] for r in hook.iter_query("CUSTOMER", ["CUSTOMERID"], entity_id=""))
     assert ids == ["P-0", "P-2"]
     again = hook.create("CUSTOMER", records, keys=[f"partial:{n}" for n in range(3)], entity_id="")
