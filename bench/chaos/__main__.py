@@ -84,6 +84,31 @@ def run(settings: ChaosSettings, notes: list[str], say: Any = print) -> dict[str
     return data
 
 
+def from_progress(work: Path, notes: list[str], settings: dict[str, Any]) -> dict[str, Any]:
+    """The report of the trials finished so far under ``work`` (one folder per flow, or one flow's folder)."""
+    folders = sorted({p.parent for p in work.rglob("trials.jsonl")})
+    trials = [json.loads(line) for f in folders for line in (f / "trials.jsonl").read_text().splitlines()]
+    seeded: dict[str, str] = {}
+    for folder in folders:
+        info_path = folder / "sandbox" / "sandbox.json"
+        books = next(iter(sorted(folder.glob("books-*"))), folder)
+        if info_path.exists():
+            seeded.update(secrets_scan.seeded_secrets(json.loads(info_path.read_text()), books))
+    scanned = secrets_scan.scan(
+        [d for f in folders for d in (f / "logs", f / "staging", f / "state", f / "airflow-home")], seeded
+    )
+    data = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": harness.machine(),
+        "settings": {**settings, "flows": sorted({t["flow"] for t in trials})},
+        "notes": notes,
+        "trials": trials,
+        "secrets": scanned,
+    }
+    data["totals"] = {**report.totals(trials), "secrets_found": len(scanned["found"])}
+    return data
+
+
 def _short(c: dict[str, Any]) -> str:
     keys = ("duplicates", "lost", "differing", "extra", "links_missing", "links_extra", "unexplained")
     return (
@@ -155,7 +180,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=harness.ROOT / ".chaos")
     parser.add_argument("--out", type=Path, default=harness.ROOT)
     parser.add_argument("--jobs", type=int, default=1, help="flows run side by side, each with its own sandboxes")
+    parser.add_argument(
+        "--report-from",
+        type=Path,
+        help="write the report from the trials a run (maybe cut short) kept in this work folder, without running",
+    )
     args = parser.parse_args(argv)
+    if args.report_from:
+        shown = {"scale": args.scale, "rates": list(args.rates), "kills": args.kills, "repetitions": args.repetitions,
+                 "record_kills": args.record_kills}  # fmt: skip
+        data = from_progress(args.report_from.resolve(), args.note, shown)
+        report.write(args.out, data)
+        print(f"Wrote {args.out / 'RELIABILITY.md'} and {args.out / 'reliability.json'}: {data['totals']}")
+        return 0
     if args.jobs > 1:
         return _side_by_side(args, argv or sys.argv[1:])
     settings = ChaosSettings(

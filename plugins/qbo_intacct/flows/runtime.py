@@ -129,7 +129,7 @@ def stage_records(
         rid = record.get(id_field)
         # A record without its id (a malformed reply) is kept, so the validate step holds it naming the
         # field, instead of failing the extract with a KeyError or being folded into another record.
-        unique[str(rid) if rid not in (None, "") else f"<no {id_field} #{n}>"] = record
+        unique[str(rid) if rid not in (None, "") else f"(no {id_field}, record {n + 1})"] = record
     frame = pd.DataFrame(
         [{"record_id": rid, "record": dict(rec)} for rid, rec in unique.items()], columns=RECORD_COLUMNS
     )
