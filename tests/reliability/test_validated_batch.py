@@ -72,7 +72,7 @@ def validated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         ("source", "2", "invalid_characters:company_name", "company_name"),
         ("source", "3", "missing_field:name", "DisplayName"),
         ("source", "4", "cannot_map", "CreditLimit"),
-        ("source", "None", "missing_field:name", None),
+        ("source", "None", "cannot_map", None),
         ("target", "C-1", "failed_check", "currency"),
         ("target", "9", "cannot_map", "CUSTOMERID"),
     ],
