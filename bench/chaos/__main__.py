@@ -52,6 +52,10 @@ def run(settings: ChaosSettings, notes: list[str], say: Any = print) -> dict[str
                     keep(trial.as_dict())
                     say(f"{flow.dag_id} {trial.scenario} r{rep}: {_short(trial.comparison)}, {len(trial.runs)} runs, "
                         f"faults {trial.by_kind}")  # fmt: skip
+            if settings.partial:
+                trial = chaos.partial_writes(flow, expected)
+                keep(trial.as_dict())
+                say(f"{flow.dag_id} partial batches: {_short(trial.comparison)}, {len(trial.runs)} runs ({trial.note})")
             for n, (task, delay) in enumerate(chaos.crash_points(flow, base)):
                 trial = chaos.crash(flow, expected, n, task, delay)
                 keep(trial.as_dict())
@@ -174,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", nargs="*", type=float, default=[0.05, 0.10, 0.20])
     parser.add_argument("--kills", type=int, default=20, help="random kills in the load, per flow")
     parser.add_argument("--repetitions", type=int, default=3, help="fault runs per rate, per flow")
+    parser.add_argument("--no-partial", action="store_true", help="skip the every-batch-partial scenario")
     parser.add_argument("--record-kills", type=int, default=2, help="kills between the load and the ledger write")
     parser.add_argument("--dags", nargs="*")
     parser.add_argument("--note", action="append", default=[])
@@ -201,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         kills=args.kills,
         record_kills=args.record_kills,
         repetitions=args.repetitions,
+        partial=not args.no_partial,
         work_dir=args.work_dir.resolve(),
         dag_ids=args.dags,
     )

@@ -48,6 +48,7 @@ class ChaosSettings:
     scale: str = "demo"
     rates: tuple[float, ...] = (0.05, 0.10, 0.20)
     kills: int = 20
+    partial: bool = True  # the scenario where every many-item write of a run is applied in part
     repetitions: int = 3  # fault runs per rate (a run makes a few dozen calls: one run draws few faults)
     record_kills: int = 2
     max_runs: int = 5
@@ -250,6 +251,27 @@ class Chaos:
         trial.by_kind = self.fired_by_kind()
         for admin in self.ctx.admins.values():
             put_faults(admin, [])
+        return trial
+
+    def partial_writes(self, flow: BenchFlow, expected: EndState) -> Trial:
+        """Every many-item write of the first run is applied in part (every second item refused);
+        the next runs, fault-free as the next schedule would be, must write the rest exactly once."""
+        env = self.fresh()
+        trial = Trial(flow.dag_id, "partial batches")
+        label = f"{flow.dag_id}-partial"
+        for system, admin in self.ctx.admins.items():
+            put_faults(admin, [{"kind": "partial", "operation": op} for op in WRITE_OPERATIONS[system]])
+        trial.runs.append(self.run_dag(flow, env, f"{label}-run0"))
+        trial.faults_injected = sum(fired(a) for a in self.ctx.admins.values())
+        trial.by_kind = self.fired_by_kind()
+        for admin in self.ctx.admins.values():
+            put_faults(admin, [])
+        trial.comparison = compare(flow, expected, self.end_state(flow, label))
+        trial.note = (
+            f"after the partial run: {trial.comparison['lost']} lost, {trial.comparison['links_missing']} links missing"
+        )
+        if not trial.comparison["converged"]:
+            self.converge(flow, env, expected, trial, label)
         return trial
 
     def crash(self, flow: BenchFlow, expected: EndState, n: int, task_id: str, delay_s: float) -> Trial:
