@@ -53,10 +53,10 @@ bench-slow: install
 	@$(PY) -m pytest -m slow -q -s $(PYTEST_ARGS)
 
 # The reliability suite over real DAG runs: faults at 5/10/20% of calls, SIGKILLs in the load and before
-# the ledger write, a scan for seeded secrets; writes RELIABILITY.md and reliability.json (bench/chaos).
+# the ledger write, a scan for seeded secrets, then the corpus/security suites in full (pytest, chaos-marked
+# tests included); writes RELIABILITY.md and reliability.json (bench/chaos).
 # Flows run side by side (2 jobs); CHAOS_ARGS passes more, e.g. CHAOS_ARGS="--kills 5 --rates 0.2".
 chaos: install
-	@$(PY) -m pytest -m chaos -q $(PYTEST_ARGS)
 	@$(PY) -m bench.chaos --jobs 2 $(CHAOS_ARGS)
 
 clean:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import flows as flows_mod
 from bench import harness
-from bench.chaos import report, secrets_scan
+from bench.chaos import report, secrets_scan, suites
 from bench.chaos.runner import Chaos, ChaosSettings
 from bench.sandboxes import Admin, running
 
@@ -63,6 +63,8 @@ def run(settings: ChaosSettings, notes: list[str], say: Any = print) -> dict[str
         say("Scanning logs, staging, workbooks, the ledger and Airflow's database for seeded secrets ...")
         seeded = secrets_scan.seeded_secrets(info, books)
         seeded.update({f"qbo refresh token handed to a run #{i}": s for i, s in enumerate(sorted(chaos.secrets))})
+    say("Running the bad-input corpus, security and fault-kind suites ...")
+    tests = suites.run(settings.work_dir) if settings.suites else {}
     home = harness.airflow_home(bench_settings)
     scanned = secrets_scan.scan(
         [settings.work_dir / "logs", settings.work_dir / "staging", settings.work_dir / "state", home], seeded
@@ -83,6 +85,8 @@ def run(settings: ChaosSettings, notes: list[str], say: Any = print) -> dict[str
         "notes": notes,
         "trials": trials,
         "secrets": scanned,
+        "suites": tests,
+        "corpus": suites.corpus_cases(),
     }
     data["totals"] = {**report.totals(trials), "secrets_found": len(scanned["found"])}
     return data
@@ -139,7 +143,17 @@ def _side_by_side(args: argparse.Namespace, argv: list[str]) -> int:
             dag_id = pending.pop(0)
             folder = work / dag_id
             folder.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "bench.chaos", *rest, "--dags", dag_id, "--work-dir", str(folder)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "bench.chaos",
+                *rest,
+                "--dags",
+                dag_id,
+                "--work-dir",
+                str(folder),
+                "--no-suites",
+            ]
             cmd += ["--out", str(folder)]
             children.append((folder, subprocess.Popen(cmd, cwd=harness.ROOT)))
         folder, proc = children.pop(0)
@@ -152,6 +166,9 @@ def _side_by_side(args: argparse.Namespace, argv: list[str]) -> int:
         if (work / d / "reliability.json").exists()
     ]
     data = report.merge(parts)
+    print("Running the bad-input corpus, security and fault-kind suites ...", flush=True)
+    data["suites"] = suites.run(work)
+    data["corpus"] = suites.corpus_cases()
     report.write(args.out, data)
     print(f"Wrote {args.out / 'RELIABILITY.md'} and {args.out / 'reliability.json'}: {data['totals']}")
     return code
@@ -178,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", nargs="*", type=float, default=[0.05, 0.10, 0.20])
     parser.add_argument("--kills", type=int, default=20, help="random kills in the load, per flow")
     parser.add_argument("--repetitions", type=int, default=3, help="fault runs per rate, per flow")
+    parser.add_argument("--no-suites", action="store_true", help="skip the pytest suites (corpus, security)")
     parser.add_argument("--no-partial", action="store_true", help="skip the every-batch-partial scenario")
     parser.add_argument("--record-kills", type=int, default=2, help="kills between the load and the ledger write")
     parser.add_argument("--dags", nargs="*")
@@ -195,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         shown = {"scale": args.scale, "rates": list(args.rates), "kills": args.kills, "repetitions": args.repetitions,
                  "record_kills": args.record_kills}  # fmt: skip
         data = from_progress(args.report_from.resolve(), args.note, shown)
+        if not args.no_suites:
+            data["suites"] = suites.run(args.report_from.resolve())
+        data["corpus"] = suites.corpus_cases()
         report.write(args.out, data)
         print(f"Wrote {args.out / 'RELIABILITY.md'} and {args.out / 'reliability.json'}: {data['totals']}")
         return 0
@@ -207,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         record_kills=args.record_kills,
         repetitions=args.repetitions,
         partial=not args.no_partial,
+        suites=not args.no_suites,
         work_dir=args.work_dir.resolve(),
         dag_ids=args.dags,
     )

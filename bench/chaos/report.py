@@ -65,6 +65,19 @@ def write(out_dir: Path, data: dict[str, Any]) -> None:
         row += [str(tr["faults_injected"]), str(tr["kills"]), *[str(c.get(k, "-")) for k in COUNTS]]
         row += ["yes" if c.get("converged") else "**no**", tr.get("note", "")]
         lines.append("| " + " | ".join(row) + " |")
+    tests = data.get("suites") or {}
+    if tests:
+        lines += ["", "## Suites (pytest, run by `make chaos`)", ""]
+        lines += ["| suite | tests | failures | errors | skipped | wall s |", "|---|---|---|---|---|---|"]
+        for name, r in tests.items():
+            row = [name, r.get("tests", "-"), r.get("failures", "-"), r.get("errors", "-"), r.get("skipped", "-")]
+            lines.append("| " + " | ".join(str(v) for v in [*row, r["wall_s"]]) + " |")
+            lines += [f"  - failed: `{f}`" for f in r.get("failed", [])]
+    corpus = data.get("corpus") or []
+    if corpus:
+        lines += ["", f"## Bad-input corpus ({len(corpus)} cases, tests/reliability/test_bad_input_corpus.py)", ""]
+        lines += ["| family | case | expected outcome |", "|---|---|---|"]
+        lines += [f"| {c['family']} | {c['case']} | {c['expected']} |" for c in corpus]
     sec = data.get("secrets")
     if sec:
         lines += ["", "## Secrets", ""]
@@ -83,6 +96,9 @@ def write(out_dir: Path, data: dict[str, Any]) -> None:
         "- A scenario's runs: the first run with faults (or the killed run), then reruns as an operator or the next "
         "scheduled run would, until the books equal the fault-free books (bench/chaos/runner.py).",
     ]
+    notes = Path(__file__).with_name("FINDINGS.md")
+    if notes.exists():
+        lines += ["", notes.read_text().strip()]
     (out_dir / "RELIABILITY.md").write_text("\n".join(lines) + "\n")
 
 

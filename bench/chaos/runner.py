@@ -48,6 +48,7 @@ class ChaosSettings:
     scale: str = "demo"
     rates: tuple[float, ...] = (0.05, 0.10, 0.20)
     kills: int = 20
+    suites: bool = True  # the pytest suites (corpus, security, fault kinds) for the report
     partial: bool = True  # the scenario where every many-item write of a run is applied in part
     repetitions: int = 3  # fault runs per rate (a run makes a few dozen calls: one run draws few faults)
     record_kills: int = 2
