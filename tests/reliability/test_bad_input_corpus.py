@@ -12,8 +12,8 @@ Three families, as the reliability issue lists them:
 - **replies**: malformed answers from the APIs, served over real HTTP by a loopback server, must
   raise the hook's own typed error with a sentence that says what came back, never a parser's traceback.
 
-The table of cases is :data:`CORPUS` (id -> expected outcome); the test at the end checks that it
-holds at least 40 cases and that each one ran.
+The table of cases is :data:`CORPUS` (id -> expected outcome); the last test checks that it holds
+at least 40 cases and that each is run by a test above (RELIABILITY.md lists them).
 """
 
 from __future__ import annotations
