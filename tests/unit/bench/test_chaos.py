@@ -110,3 +110,25 @@ def test_the_totals_add_up_every_scenario_but_the_baseline() -> None:
     t = report.totals(trials)
     assert (t["runs"], t["faults_injected"], t["kills"], t["lost"], t["not_converged"]) == (3, 3, 1, 2, 1)
     assert t["unexplained_in_baseline"] == 2
+
+
+def test_side_by_side_children_get_every_option_but_the_ones_the_parent_sets() -> None:
+    from bench.chaos.__main__ import _without
+
+    argv = ["--jobs", "2", "--kills", "5", "--dags", "a", "b", "--rates", "0.2", "--out", "x", "--note", "n"]
+    assert _without(argv, ("--jobs", "--dags", "--work-dir", "--out")) == [
+        "--kills",
+        "5",
+        "--rates",
+        "0.2",
+        "--note",
+        "n",
+    ]
+
+
+def test_the_corpus_table_is_read_from_the_corpus_module() -> None:
+    from bench.chaos import suites
+
+    cases = suites.corpus_cases()
+    assert len(cases) >= 40
+    assert {c["family"] for c in cases} == {"workbook", "records", "replies"}
