@@ -779,8 +779,8 @@ def sticky_holds(
     """
     holds: dict[tuple[str, str], OpenHold] = {}
     for item in open_items:
-        if not item.candidates:
-            continue
+        if not item.candidates or str(item.reason_code).startswith("write_failed"):
+            continue  # a refused write is retried by the next run, not held for a decision
         decided = source_decisions if item.record_system == "qbo" else target_decisions
         if item.record_id in decided:
             continue
@@ -1070,9 +1070,13 @@ def record(
                 record_system, record_id = (
                     ("qbo", action.source_id) if action.source_id else ("intacct", action.target_id)
                 )
+                # The pair the write was for is the item's candidate, so the next run reads it again
+                # (else an update refused mid-batch turns into a create: a duplicate). Not sticky.
+                partner = ("intacct", action.target_id) if record_system == "qbo" else ("qbo", action.source_id)
+                candidates = (f"{partner[0]}:{partner[1]}",) if action.source_id and action.target_id else ()
                 drafts.append(ReviewDraft(flow, record_system, str(record_id or ""),
                                           f"write_failed:{system}", (result or {}).get("error") or "not written",
-                                          fingerprint=str(code)))  # fmt: skip
+                                          candidates=candidates, fingerprint=str(code)))  # fmt: skip
                 continue
             source_id, target_id = action.source_id, action.target_id
             source_hashes, target_hashes = action.source_hashes, action.target_hashes
