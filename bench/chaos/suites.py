@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SUITES = {
     "bad-input corpus": ["tests/reliability/test_bad_input_corpus.py", "tests/reliability/test_validated_batch.py"],
     "security": ["tests/reliability/test_security.py", "tests/unit/bench/test_chaos.py"],
-    "fault kinds (sandboxes, hooks)": ["tests/integration/sandbox/test_fault_kinds.py"],
+    "fault kinds (sandboxes, hooks)": [
+        "tests/integration/sandbox/test_fault_kinds.py",
+        "tests/reliability/test_partial_writes.py",
+    ],
 }
 CORPUS_MODULE = ROOT / "tests" / "reliability" / "test_bad_input_corpus.py"
 
