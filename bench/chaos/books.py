@@ -82,7 +82,7 @@ def read_end_state(flow: Any, admins: dict[str, Any], state_db: Path, folder: Pa
     intacct = intacct_records(save_snapshot(admins["intacct"].url, folder / "intacct.json"), flow.intacct_object)
     state = EndState(qbo=qbo, intacct=intacct)
     name = flow.dag_id.removeprefix("qbo_intacct_")
-    qbo_name = {str(r.get("Id")): str(r.get("DisplayName")) for r in qbo}
+    qbo_name = {str(r.get("Id")): _qbo_key(r) for r in qbo}
     intacct_ids = {str(r.get("RECORDNO")): str(r.get(flow.intacct_id_field)) for r in intacct}
     intacct_ids.update({str(r.get(flow.intacct_id_field)): str(r.get(flow.intacct_id_field)) for r in intacct})
     linked: set[tuple[str, str]] = set()
@@ -116,7 +116,7 @@ def read_end_state(flow: Any, admins: dict[str, Any], state_db: Path, folder: Pa
     for r in qbo:
         rid = str(r.get("Id"))
         if ("qbo", rid) not in linked and ("qbo", rid) not in held:
-            state.unexplained.append(f"QuickBooks {flow.qbo_entity} {r.get('DisplayName')!r} (Id {rid})")
+            state.unexplained.append(f"QuickBooks {flow.qbo_entity} {_qbo_key(r)!r} (Id {rid})")
     for r in intacct:
         keys = {str(r.get("RECORDNO")), str(r.get(flow.intacct_id_field))}
         if not any(("intacct", k) in linked or ("intacct", k) in held for k in keys):
@@ -124,8 +124,13 @@ def read_end_state(flow: Any, admins: dict[str, Any], state_db: Path, folder: Pa
     return state
 
 
+def _qbo_key(record: dict[str, Any]) -> str:
+    """What finance knows a QuickBooks record by: a name (lists), else a document number, else its Id."""
+    return str(record.get("DisplayName") or record.get("DocNumber") or record.get("Id"))
+
+
 def _name(record: dict[str, Any], system: str, id_field: str) -> str:
-    value = record.get("DisplayName") if system == "qbo" else record.get("NAME") or record.get(id_field)
+    value = _qbo_key(record) if system == "qbo" else record.get("NAME") or record.get(id_field)
     return _SUFFIX.sub("", str(value or "")).strip().casefold()
 
 
@@ -141,14 +146,18 @@ def compare(flow: Any, expected: EndState, got: EndState) -> dict[str, Any]:
     """
     out: dict[str, Any] = {"details": {}}
     dup = lost = differing = extra = 0
-    for system, key_field in (("qbo", "DisplayName"), ("intacct", flow.intacct_id_field)):
+    for system in ("qbo", "intacct"):
         base = getattr(expected, system)
         now = getattr(got, system)
+
+        def key_of(r: dict[str, Any], system: str = system) -> str:
+            return _qbo_key(r) if system == "qbo" else str(r.get(flow.intacct_id_field))
+
         names_base = Counter(_name(r, system, flow.intacct_id_field) for r in base)
         names_now = Counter(_name(r, system, flow.intacct_id_field) for r in now)
         dup += sum(max(0, n - names_base.get(k, 0)) for k, n in names_now.items() if n > 1)
-        by_key_base = {str(r.get(key_field)): fingerprint(r) for r in base}
-        by_key_now = {str(r.get(key_field)): fingerprint(r) for r in now}
+        by_key_base = {key_of(r): fingerprint(r) for r in base}
+        by_key_now = {key_of(r): fingerprint(r) for r in now}
         missing = sorted(set(by_key_base) - set(by_key_now))
         added = sorted(set(by_key_now) - set(by_key_base))
         changed = sorted(k for k in set(by_key_base) & set(by_key_now) if by_key_base[k] != by_key_now[k])

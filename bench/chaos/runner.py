@@ -143,12 +143,15 @@ class Chaos:
         self.secrets: set[str] = set()
 
     # ------------------------------------------------------------------ one DAG run
-    def fresh(self) -> dict[str, str]:
-        """Seeded books, empty ledger and token store, faults cleared."""
+    def fresh(self, flow: BenchFlow | None = None) -> dict[str, str]:
+        """Seeded books, empty ledger and token store, faults cleared; the flows ``flow`` builds on
+        (``BenchFlow.before``: customers before invoices) run first, fault-free, as in ``make bench``."""
         harness._reset_books(self.ctx)
         env = harness._fresh_state(self.ctx)
         conn = json.loads(env["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"])
         self.secrets.add(conn["extra"]["refresh_token"])
+        if flow is not None and getattr(flow, "before", ()):
+            harness._run_before(self.ctx, flow, env, f"{flow.dag_id}-chaos")
         return env
 
     def run_dag(
@@ -216,7 +219,7 @@ class Chaos:
 
     # ------------------------------------------------------------------ scenarios
     def baseline(self, flow: BenchFlow) -> tuple[EndState, Trial]:
-        env = self.fresh()
+        env = self.fresh(flow)
         trial = Trial(flow.dag_id, "baseline")
         trial.runs.append(self.run_dag(flow, env, f"{flow.dag_id}-baseline"))
         state = self.end_state(flow, f"{flow.dag_id}-baseline")
@@ -238,7 +241,7 @@ class Chaos:
         trial.comparison = compare(flow, expected, self.end_state(flow, label))
 
     def faults(self, flow: BenchFlow, expected: EndState, rate: float, rep: int = 0) -> Trial:
-        env = self.fresh()
+        env = self.fresh(flow)
         trial = Trial(flow.dag_id, f"faults {rate:.0%}")
         label = f"{flow.dag_id}-faults-{int(rate * 100)}-r{rep}"
         for n, (system, admin) in enumerate(self.ctx.admins.items()):
@@ -257,7 +260,7 @@ class Chaos:
     def partial_writes(self, flow: BenchFlow, expected: EndState) -> Trial:
         """Every many-item write of the first run is applied in part (every second item refused);
         the next runs, fault-free as the next schedule would be, must write the rest exactly once."""
-        env = self.fresh()
+        env = self.fresh(flow)
         trial = Trial(flow.dag_id, "partial batches")
         label = f"{flow.dag_id}-partial"
         for system, admin in self.ctx.admins.items():
@@ -276,7 +279,7 @@ class Chaos:
         return trial
 
     def crash(self, flow: BenchFlow, expected: EndState, n: int, task_id: str, delay_s: float) -> Trial:
-        env = self.fresh()
+        env = self.fresh(flow)
         trial = Trial(flow.dag_id, "crash in record" if task_id == "record" else "crash in load")
         label = f"{flow.dag_id}-crash-{n}"
         for system, admin in self.ctx.admins.items():
