@@ -167,6 +167,8 @@ def test_no_xml_or_query_text_is_built_by_concatenating_outside_values() -> None
                             (isinstance(value, ast.Call) and getattr(value.func, "id", "") in QUERY_SAFE_CALLS)
                             or (isinstance(value, ast.Name) and value.id in QUERY_SAFE_NAMES)
                             or _is_arithmetic(value)
+                            # a date or time the code computed, in ISO form (digits, dashes, colons)
+                            or (isinstance(value, ast.Call) and getattr(value.func, "attr", "") == "isoformat")
                         )
                         if not ok:
                             problems.append(f"{where}: query text interpolates {ast.unparse(value)} unescaped")
