@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format airflow bench bench-slow clean
+.PHONY: install demo test lint format airflow bench bench-slow chaos clean
 
 install: $(STAMP)
 
@@ -25,7 +25,7 @@ demo: install
 # module's one expensive DAG story runs once. `make test TEST_WORKERS=0` runs in one process.
 TEST_WORKERS ?= 2
 test: install
-	@$(PY) -m pytest -m "not slow" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope) $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "not slow and not chaos" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope) $(PYTEST_ARGS)
 
 lint: install
 	@$(VENV)/bin/ruff check .
@@ -52,5 +52,12 @@ bench: install
 bench-slow: install
 	@$(PY) -m pytest -m slow -q -s $(PYTEST_ARGS)
 
+# The reliability suite over real DAG runs: faults at 5/10/20% of calls, SIGKILLs in the load and before
+# the ledger write, a scan for seeded secrets, then the corpus/security suites in full (pytest, chaos-marked
+# tests included); writes RELIABILITY.md and reliability.json (bench/chaos).
+# Flows run side by side (2 jobs); CHAOS_ARGS passes more, e.g. CHAOS_ARGS="--kills 5 --rates 0.2".
+chaos: install
+	@$(PY) -m bench.chaos --jobs 2 $(CHAOS_ARGS)
+
 clean:
-	rm -rf .airflow .run .bench
+	rm -rf .airflow .run .bench .chaos

@@ -9,11 +9,30 @@ middleware, outermost, so it can drop the TCP connection like a real network fau
 Choices where the real services are silent (see ../shared/api-facts.md, "NOT FOUND"):
 - No ``Retry-After`` header is sent on 429: Intuit documents none; clients must back off on their own.
 - Fault draws use a seeded RNG so that a failing test run can be repeated exactly.
+
+Fault kinds (``FaultRule.kind``), each a way the real services or the network fail:
+
+- ``429``, ``500``, ``503``: refused before the API runs (nothing written). A rule's
+  ``retry_after`` (seconds) adds a ``Retry-After`` header to an injected 429; the real services send
+  none, so tests of the 60 s wait leave it unset and suites that inject many 429s set it to stay short.
+- ``latency``: the request waits ``latency_ms`` first (past the client's timeout, a "slow reply":
+  the request still runs and commits after the client gave up).
+- ``reset``: the connection is dropped before the API runs (nothing written).
+- ``lost_response``: the API runs and commits, then the connection is dropped before the reply.
+- ``gateway_timeout``: the API runs and commits, then a load balancer's HTTP 504 page is answered.
+- ``expire_session``: the credential the request carries (a QuickBooks access token, an Intacct
+  session id) expires just before the request is served, as when a token or session runs out
+  mid-run; the API then answers as it does for any expired credential (401 / XL03000006).
+- ``partial``: a write of many items (a QuickBooks batch, an Intacct request of several
+  functions) applies some and refuses the others (every second one, from the second), each refused
+  item answered with the system's own transient error (QuickBooks item ``SystemFault`` 10000,
+  Intacct function error ``XL03000009``-like ``BL01001973``); a request of one item is not touched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import random
 import threading
@@ -28,7 +47,19 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-FAULT_KINDS = frozenset({"429", "500", "503", "latency", "reset", "lost_response", "gateway_timeout"})
+FAULT_KINDS = frozenset(
+    {"429", "500", "503", "latency", "reset", "lost_response", "gateway_timeout", "expire_session", "partial"}
+)
+#: Set by the middleware while a request drawn for a ``partial`` fault is served: the app refuses
+#: every second item of a many-item write (see :func:`partial_refusal`).
+_PARTIAL: contextvars.ContextVar[bool] = contextvars.ContextVar("sandbox_partial_fault", default=False)
+
+
+def partial_refusal(index: int, items: int) -> bool:
+    """Whether item ``index`` (0-based) of a write of ``items`` items is refused by a ``partial`` fault."""
+    return _PARTIAL.get() and items > 1 and index % 2 == 1
+
+
 #: What a load balancer answers when it stops waiting for the backend (nginx's page; the real
 #: gateways' bodies are not documented). The request itself runs on and commits.
 _GATEWAY_TIMEOUT_PAGE = (
@@ -69,6 +100,7 @@ class FaultRule:
     count: int | None = None
     skip: int = 0
     latency_ms: int = 0
+    retry_after: float | None = None
     seen: int = 0
     fired: int = 0
 
@@ -285,6 +317,7 @@ class SandboxRuntime(Protocol):
     async def classify(self, method: str, path: str, query: str, body: bytes) -> RequestInfo: ...
     def fault_response(self, kind: str, info: RequestInfo) -> tuple[int, dict[str, str], bytes]: ...
     def throttle_response(self, which: str, info: RequestInfo) -> tuple[int, dict[str, str], bytes]: ...
+    def expire_credentials(self, headers: dict[str, str], body: bytes) -> None: ...
 
 
 def admin_router(runtime: SandboxRuntime) -> APIRouter:
@@ -428,8 +461,16 @@ class SandboxMiddleware:
             if rule is not None and rule.kind == "latency":
                 await asyncio.sleep(rule.latency_ms / 1000.0)
                 rule = None
+            if rule is not None and rule.kind == "expire_session":
+                rt.expire_credentials(_headers(scope), body)
+                rule = None
+            _PARTIAL.set(rule is not None and rule.kind == "partial")
+            if rule is not None and rule.kind == "partial":
+                rule = None
             if rule is not None and rule.kind in ("429", "500", "503"):
                 code, headers, payload = rt.fault_response(rule.kind, info)
+                if rule.kind == "429" and rule.retry_after is not None:
+                    headers = {**headers, "Retry-After": f"{rule.retry_after:g}"}
                 await _send_plain(send, code, headers, payload)
                 finish(code)
                 return
@@ -453,8 +494,13 @@ class SandboxMiddleware:
             await self.app(scope, replay, send_recording)
             finish(status_box["status"] or 0)
         finally:
+            _PARTIAL.set(False)
             if acquired:
                 rt.limiter.release(info.tenant)
+
+
+def _headers(scope: dict[str, Any]) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
 async def _read_body(receive: Any) -> bytes:

@@ -46,6 +46,7 @@ DEFAULT_COMPANY_ID = "QBO-INTACCT-SANDBOX"
 DEFAULT_SENDER_ID = "qbo_intacct_sender"
 DEFAULT_USER_ID = "xml_gateway"
 _FIRST_FUNCTION = re.compile(rb"<function\b[^>]*>\s*<([A-Za-z_][A-Za-z0-9_]*)")
+_SESSION_ID = re.compile(rb"<sessionid>([^<]*)</sessionid>")
 # Bodies of injected 5xx faults: the real gateway's are not documented; these are the sandbox's own.
 _FAULT_BODIES = {
     "429": (429, "GW-0010", "Rate limit exceeded"),
@@ -142,6 +143,12 @@ class IntacctRuntime:
     def fault_response(self, kind: str, info: RequestInfo) -> tuple[int, dict[str, str], bytes]:
         status, errorno, text = _FAULT_BODIES[kind]
         return status, {"content-type": XML_CONTENT_TYPE}, gateway_error(errorno, text)
+
+    def expire_credentials(self, headers: dict[str, str], body: bytes) -> None:
+        """The ``expire_session`` fault: the API session this request carries runs out now."""
+        match = _SESSION_ID.search(body)
+        if match:
+            self.gateway.expire_session(match.group(1).decode("utf-8", "replace").strip())
 
     def throttle_response(self, which: str, info: RequestInfo) -> tuple[int, dict[str, str], bytes]:
         return 429, {"content-type": XML_CONTENT_TYPE}, gateway_error("GW-0010", f"Rate limit exceeded ({which})")

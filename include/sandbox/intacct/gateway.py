@@ -48,6 +48,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from include.sandbox.common import partial_refusal
 from include.sandbox.intacct import fields as field_catalogue
 from include.sandbox.intacct import ledger
 from include.sandbox.intacct.query import (
@@ -149,6 +150,13 @@ class Credentials:
     user_password: str
 
 
+#: What a function refused by an injected ``partial`` fault answers (the sandbox's own wording: the
+#: real gateway's text for a transient function failure is not documented).
+_PARTIAL_ERROR = IntacctErrorDetail(
+    "BL01001973", "", "The function could not be completed because of a temporary error.", "Try again later."
+)
+
+
 @dataclass
 class FunctionOutcome:
     name: str
@@ -217,6 +225,13 @@ class Gateway:
             self.cursors.clear()
             self.completed.clear()
             self.query_cache.clear()
+
+    def expire_session(self, session_id: str) -> None:
+        """Make a session run out now (the ``expire_session`` fault); the next use is refused."""
+        with self.lock:
+            found = self.sessions.get(session_id)
+            if found is not None:
+                found.expires_at = self.clock.now()
 
     # ------------------------------------------------------------------ request
     def handle(self, body: bytes) -> bytes:
@@ -337,7 +352,12 @@ class Gateway:
         calls = [self._split(f) for f in functions]
         outcomes: list[FunctionOutcome] = []
         if not transactional:
-            for name, controlid, body in calls:
+            writes = sum(1 for name, _c, _b in calls if name in WRITE_FUNCTIONS)
+            for index, (name, controlid, body) in enumerate(calls):
+                if name in WRITE_FUNCTIONS and partial_refusal(index, writes):  # injected "partial" fault
+                    outcome = FunctionOutcome(name, controlid, "failure", errors=[_PARTIAL_ERROR])
+                    outcomes.append(outcome)
+                    continue
                 outcome = self._run_one(name, controlid, body, session, unique=unique, alone=len(calls) == 1)
                 self._commit(outcome, unique)
                 outcomes.append(outcome)

@@ -97,6 +97,7 @@ from include.sandbox.common import (
     SandboxMiddleware,
     TenantLimiter,
     admin_router,
+    partial_refusal,
 )
 from include.sandbox.qbo.consent import consent_router, exchange_code
 from include.sandbox.qbo.oauth import (
@@ -273,6 +274,12 @@ class QboRuntime:
         )
         return 500, {"content-type": JSON}, dump_bytes({"Fault": fault.body(), "time": envelope_time(self.clock.now())})
 
+    def expire_credentials(self, headers: dict[str, str], body: bytes) -> None:
+        """The ``expire_session`` fault: the bearer token this request carries runs out now."""
+        scheme, _, token = (headers.get("authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            self.oauth.expire_access_token(token.strip())
+
     def throttle_response(self, which: str, info: RequestInfo) -> tuple[int, dict[str, str], bytes]:
         self.log.add("throttled")
         body = _lowercase_fault(
@@ -418,11 +425,19 @@ class QboRuntime:
         at = self.now()
         options = WriteOptions(allow_duplicate_doc_number="allowduplicatedocnum" in params.get("include", "").lower())
         responses: list[dict[str, Any]] = []
-        for item in items:
+        for index, item in enumerate(items):
             bid = item.get("bId") if isinstance(item, dict) else None
             try:
                 if not isinstance(item, dict) or not bid:
                     raise required_missing("bId")
+                if partial_refusal(index, len(items)):  # an injected "partial" fault (common.py)
+                    raise QboFault(
+                        "10000",
+                        "An application error has occurred while processing your request",
+                        "System Failure Error: An unexpected error occurred while accessing or saving your data.",
+                        status=500,
+                        fault_type="SystemFault",
+                    )
                 responses.append({"bId": bid, **self._batch_item(realm, item, at, options)})
             except QboFault as fault:
                 responses.append({"bId": bid, "Fault": fault.body()})

@@ -131,6 +131,13 @@ class OAuthStore:
                 self._refresh[token].revoked = True
             self._access.pop(token, None)
 
+    def expire_access_token(self, token: str) -> None:
+        """Make an issued access token expire now (the ``expire_session`` fault)."""
+        with self._lock:
+            record = self._access.get(token)
+            if record is not None:
+                record.expires_at = self.clock.now()
+
     def authenticate(self, authorization: str | None, realm_id: str) -> None:
         """Accept a valid, unexpired bearer token issued for ``realm_id``; raise otherwise."""
         if not authorization:

@@ -153,6 +153,35 @@ def _check_characters(spec: FlowSpec, row: dict[str, Any], system: str, rid: str
     )  # fmt: skip
 
 
+#: What a malformed record from an API raises in a flow's row builder (a field missing, of the wrong
+#: type, or unparseable); like FlowMappingError it holds that record and the batch goes on.
+_MALFORMED = (KeyError, TypeError, ValueError, ArithmeticError, AttributeError)
+
+
+def _malformed(spec: FlowSpec, system: str, rid: str, exc: Exception, record: Mapping[str, Any]) -> str:
+    """A specific sentence for a record the row builder could not read (never a bare traceback)."""
+    where = "QuickBooks" if system == "qbo" else "Intacct"
+    name = record.get("DisplayName") if system == "qbo" else record.get("NAME")
+    rid = f"{rid} ({name})" if name and rid not in ("None", "") else (f"named {name!r}" if name else rid)
+    if isinstance(exc, KeyError):
+        return f"{spec.noun} {rid}: field {exc.args[0]} is missing from the {where} record; fill it in {where}"
+    return f"{spec.noun} {rid}: the {where} record cannot be read ({type(exc).__name__}: {exc}); check it in {where}"
+
+
+def _check_name(spec: FlowSpec, row: dict[str, Any], system: str, rid: str) -> dict | None:
+    """A record without a name (a malformed reply) is held: it would create a nameless record on the other side."""
+    if "name" not in spec.shared_fields or (isinstance(row.get("name"), str) and row["name"].strip()):
+        return None
+    field_name = "DisplayName" if system == "qbo" else "NAME"
+    where = "QuickBooks" if system == "qbo" else "Intacct"
+    row["hold_reason"] = ";".join(filter(None, [row.get("hold_reason"), "missing_field:name"]))
+    return _failure(
+        system, rid, "missing_field:name",
+        f"{spec.noun} {rid}: field {field_name} is empty in {where}; give the {spec.noun} its name in {where}",
+        "missing:name",
+    )  # fmt: skip
+
+
 def source_frame(spec: FlowSpec, records: Iterable[Mapping[str, Any]], context: Any, pattern: str) -> MappedFrame:
     """QuickBooks records in the shared vocabulary; one that cannot be mapped is held, not fatal."""
     columns = [*spec.source_columns, *spec.shared_fields]
@@ -162,14 +191,15 @@ def source_frame(spec: FlowSpec, records: Iterable[Mapping[str, Any]], context: 
         rid = str(record.get("Id"))
         try:
             row = spec.qbo_row(record, context, pattern)
-        except FlowMappingError as exc:
-            log.warning("held for review: %s", exc)
+        except (FlowMappingError, *_MALFORMED) as exc:
+            detail = str(exc) if isinstance(exc, FlowMappingError) else _malformed(spec, "qbo", rid, exc, record)
+            log.warning("held for review: %s", detail)
             rows.append(_held_row(columns, {"source_id": rid, "sync_token": record.get("SyncToken")}, "cannot_map"))
-            failures.append(_failure("qbo", rid, "cannot_map", str(exc), "cannot_map"))
+            failures.append(_failure("qbo", rid, "cannot_map", detail, "cannot_map"))
             continue
         if row is None:
             continue
-        bad = _check_characters(spec, row, "qbo", rid, "Intacct")
+        bad = _check_characters(spec, row, "qbo", rid, "Intacct") or _check_name(spec, row, "qbo", rid)
         if bad:
             failures.append(bad)
         rows.append(row)
@@ -183,17 +213,18 @@ def target_frame(spec: FlowSpec, records: Iterable[Mapping[str, Any]]) -> Mapped
     rows: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     for record in records:
-        rid = str(record.get(spec.intacct_id_field))
+        rid = str(record.get(spec.intacct_id_field) or record.get("RECORDNO"))
         try:
             row = spec.intacct_row(record)
-        except FlowMappingError as exc:
-            log.warning("held for review: %s", exc)
+        except (FlowMappingError, *_MALFORMED) as exc:
+            detail = str(exc) if isinstance(exc, FlowMappingError) else _malformed(spec, "intacct", rid, exc, record)
+            log.warning("held for review: %s", detail)
             ids = {"target_id": rid, "target_key": rid, "record_no": record.get("RECORDNO"),
                    "entity": record.get("MEGAENTITYID") or ""}  # fmt: skip
             rows.append(_held_row(columns, {k: v for k, v in ids.items() if k in columns}, "cannot_map"))
-            failures.append(_failure("intacct", rid, "cannot_map", str(exc), "cannot_map"))
+            failures.append(_failure("intacct", rid, "cannot_map", detail, "cannot_map"))
             continue
-        bad = _check_characters(spec, row, "intacct", rid, "QuickBooks")
+        bad = _check_characters(spec, row, "intacct", rid, "QuickBooks") or _check_name(spec, row, "intacct", rid)
         if bad:
             failures.append(bad)
         rows.append(row)
@@ -748,8 +779,8 @@ def sticky_holds(
     """
     holds: dict[tuple[str, str], OpenHold] = {}
     for item in open_items:
-        if not item.candidates:
-            continue
+        if not item.candidates or str(item.reason_code).startswith("write_failed"):
+            continue  # a refused write is retried by the next run, not held for a decision
         decided = source_decisions if item.record_system == "qbo" else target_decisions
         if item.record_id in decided:
             continue
@@ -1039,9 +1070,13 @@ def record(
                 record_system, record_id = (
                     ("qbo", action.source_id) if action.source_id else ("intacct", action.target_id)
                 )
+                # The pair the write was for is the item's candidate, so the next run reads it again
+                # (else an update refused mid-batch turns into a create: a duplicate). Not sticky.
+                partner = ("intacct", action.target_id) if record_system == "qbo" else ("qbo", action.source_id)
+                candidates = (f"{partner[0]}:{partner[1]}",) if action.source_id and action.target_id else ()
                 drafts.append(ReviewDraft(flow, record_system, str(record_id or ""),
                                           f"write_failed:{system}", (result or {}).get("error") or "not written",
-                                          fingerprint=str(code)))  # fmt: skip
+                                          candidates=candidates, fingerprint=str(code)))  # fmt: skip
                 continue
             source_id, target_id = action.source_id, action.target_id
             source_hashes, target_hashes = action.source_hashes, action.target_hashes

@@ -125,8 +125,11 @@ def stage_records(
 ) -> dict[str, Any]:
     """Stage raw API records (one row each, the record as JSON) and return ``{path, rows}``."""
     unique: dict[str, Mapping[str, Any]] = {}
-    for record in records:
-        unique[str(record[id_field])] = record
+    for n, record in enumerate(records):
+        rid = record.get(id_field)
+        # A record without its id (a malformed reply) is kept, so the validate step holds it naming the
+        # field, instead of failing the extract with a KeyError or being folded into another record.
+        unique[str(rid) if rid not in (None, "") else f"(no {id_field}, record {n + 1})"] = record
     frame = pd.DataFrame(
         [{"record_id": rid, "record": dict(rec)} for rid, rec in unique.items()], columns=RECORD_COLUMNS
     )

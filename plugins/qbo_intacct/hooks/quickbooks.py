@@ -882,6 +882,20 @@ class QuickBooksHook(HttpHook):
             status = response.status_code
             tid = response.headers.get("intuit_tid")
             parsed = self._parse_body(response)
+            if parsed is None and status < 400:
+                # A truncated reply or a proxy's HTML page with status 200 must never read as "no records".
+                raise _Transient(
+                    QuickBooksError(
+                        f"QuickBooks {call.endpoint} answered HTTP {status} with a body that is not QuickBooks JSON "
+                        f"({response.headers.get('Content-Type') or 'no content type'}, {len(response.content)} "
+                        f"bytes) after {{attempts}} attempts",
+                        record_key=call.record_key,
+                        status=status,
+                        intuit_tid=tid,
+                        retryable=True,
+                    )
+                )
+            parsed = parsed if parsed is not None else {}
             fault = self._fault_from(parsed, status=status, tid=tid, record_key=call.record_key)
             self._log_request(
                 call.method, call.endpoint, status, tid, fault.code if fault else None, call.record_key, call.attempt
@@ -942,13 +956,15 @@ class QuickBooksHook(HttpHook):
             return _Response(status=status, body=parsed, intuit_tid=tid, headers=response.headers)
 
     @staticmethod
-    def _parse_body(response: requests.Response) -> dict[str, Any]:
+    def _parse_body(response: requests.Response) -> dict[str, Any] | None:
+        """The JSON body; None when a body is there but is not a JSON object (truncated, an HTML page)."""
         if not response.content:
             return {}
         try:
-            return _decode_json(response.text)
+            parsed = _decode_json(response.text)
         except ValueError:
-            return {}
+            return None
+        return parsed if isinstance(parsed, dict) else None
 
     @staticmethod
     def _fault_from(
@@ -988,7 +1004,14 @@ class QuickBooksHook(HttpHook):
         response = self._request(
             "POST", "/query", endpoint=endpoint, text_body=statement, content_type="application/text"
         )
-        return response.body.get("QueryResponse") or {}
+        page = response.body.get("QueryResponse")
+        if not isinstance(page, dict):
+            raise QuickBooksError(
+                f"QuickBooks {endpoint} answered without a QueryResponse object "
+                f"(keys: {sorted(response.body)[:5]}); the reply is not a query result",
+                intuit_tid=response.intuit_tid,
+            )
+        return page
 
     def iter_query(
         self,
@@ -1013,6 +1036,10 @@ class QuickBooksHook(HttpHook):
         while True:
             page = self._run_query(f"{base} STARTPOSITION {start} MAXRESULTS {page_size}", endpoint=f"query {entity}")
             rows = page.get(entity) or []
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise QuickBooksError(
+                    f"QuickBooks query {entity} answered {entity} as {type(rows).__name__}, not a list"
+                )
             yield from rows
             if len(rows) < page_size:
                 return

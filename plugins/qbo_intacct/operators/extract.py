@@ -92,7 +92,7 @@ class QuickBooksExtractOperator(ReportsApiUsage, BaseOperator):
         ids = _ids(self.ids)
         if isinstance(ids, list):
             for start in range(0, len(ids), ID_CHUNK):
-                quoted = ", ".join("'" + i.replace("'", "") + "'" for i in ids[start : start + ID_CHUNK])
+                quoted = ", ".join(_literal(i) for i in ids[start : start + ID_CHUNK])
                 yield from hook.iter_query(self.entity, f"Id IN ({quoted})")
             return
         if ids is None and self.window:

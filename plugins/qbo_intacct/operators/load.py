@@ -241,9 +241,10 @@ def _read_sources(
 ) -> list[dict[str, Any]]:
     if system == "qbo":
         from qbo_intacct.hooks.quickbooks import QuickBooksHook
+        from qbo_intacct.operators.extract import _literal
 
         hook = QuickBooksHook(quickbooks_conn_id=quickbooks_conn_id)
-        quoted = ", ".join("'" + i.replace("'", "") + "'" for i in ids)
+        quoted = ", ".join(_literal(i) for i in ids)
         return list(hook.iter_query(obj, f"Id IN ({quoted})"))
     from qbo_intacct.hooks.intacct import Filter, IntacctHook
 
