@@ -77,7 +77,9 @@ def _modes(task: Any) -> list[tuple[str, Any]]:
     end = datetime.now(UTC) + timedelta(minutes=1)
     window = {"start": (end - timedelta(days=2)).isoformat(), "end": end.isoformat()}
     modes = []
-    for name, ids, win in (("ids", ["1", "C-1"], None), ("window", None, window), ("all", None, None)):
+    # Ids as the flow passes them: record numbers are integers (an Intacct RECORDNO refuses "C-1").
+    sample = ["1", "2"] if getattr(task, "id_field", None) == "RECORDNO" else ["1", "C-1"]
+    for name, ids, win in (("ids", sample, None), ("window", None, window), ("all", None, None)):
         clone = copy.copy(task)
         clone.ids, clone.window = ids, win
         if hasattr(clone, "names"):
