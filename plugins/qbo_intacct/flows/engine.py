@@ -992,7 +992,7 @@ def plan_step(
     source = read_staged(mapped["source"])
     source_decisions = decisions(spec, ledger, mappings, "qbo")
     target_decisions = decisions(spec, ledger, mappings, "intacct")
-    return plan(
+    planned = plan(
         spec,
         run_id=context["run_id"],
         mappings=mappings,
@@ -1008,6 +1008,40 @@ def plan_step(
         holds=sticky_holds(ledger.review_items(spec.name, ReviewStatus.OPEN), source_decisions, target_decisions),
         approvals=bank_approvals(i for i in ledger.review_items(spec.name) if i.status is not ReviewStatus.OPEN),
     )
+    if not run["dry_run"]:
+        open_matching_holds(spec, ledger, planned["plan"], mapped, mappings, run_id=context["run_id"])
+    return planned
+
+
+def open_matching_holds(
+    spec: FlowSpec,
+    ledger: Any,
+    plan_staged: Mapping[str, Any],
+    mapped: Mapping[str, Any],
+    mappings: Any,
+    *,
+    run_id: str,
+) -> int:
+    """Open the review items of records held for finance to say which is which, before any load.
+
+    ``record`` opens every item after the load; these are opened already here because a hold must
+    outlive a run that dies between its load and ``record``: the load may rename a candidate (the
+    evidence that held the record), and without the item the rerun would see no candidate and
+    create the record without finance's decision. ``record`` finds the same items again.
+    """
+    from qbo_intacct.flows.review import MATCHING_REASONS, RecordBook, describe_drafts, drafts_from_plan
+
+    plan_ = plan_from_frame(read_staged(plan_staged))
+    drafts = [d for d in drafts_from_plan(spec.name, plan_) if d.record_id not in ("None", "")
+              and d.reason_code.partition(":")[0] in MATCHING_REASONS and d.candidates]  # fmt: skip
+    if not drafts:
+        return 0
+    book = RecordBook.from_frames(read_staged(mapped["source"]), read_staged(mapped["target"]), noun=spec.noun)
+    for draft in describe_drafts(drafts, book, mappings=mappings):
+        ledger.open_review_item(draft, run_id=run_id)
+    log.info("%d %s(s) held for finance to say which record is which (review items opened before the load)",
+             len(drafts), spec.noun)  # fmt: skip
+    return len(drafts)
 
 
 # ------------------------------------------------------------------------------------ record
