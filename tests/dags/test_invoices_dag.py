@@ -18,7 +18,7 @@ import pytest
 from flow_story import FlowStory as Story
 from flow_story import RunResult, flow_story
 
-pytestmark = [pytest.mark.dag, pytest.mark.slow]
+pytestmark = pytest.mark.dag
 
 FLOW = "invoices"
 HELD_CUSTOMER = "31"  # a planted duplicate the customers flow holds for review
