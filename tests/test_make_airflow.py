@@ -330,10 +330,8 @@ def receiver(ui: AirflowUI) -> Iterator[Receiver]:
             proc.kill()
 
 
-# One more flow run (about 130 s on this loaded machine, one incremental customers run plus the
-# receiver's 10 s window): past make test's budget, so it runs with `make bench-slow` (-m slow),
-# where the module's `make airflow` starts for it alone and a first sync links the customers.
-@pytest.mark.slow
+# One more flow run (one incremental customers run plus the receiver's 10 s window); run alone
+# (`pytest -k webhooks`), the module's `make airflow` starts for it and a first sync links the customers.
 def test_quickbooks_edits_reach_intacct_through_webhooks_in_one_run_and_forgeries_are_refused(
     ui: AirflowUI, receiver: Receiver
 ) -> None:
