@@ -817,9 +817,8 @@ def status_step(
 def report_step(spec: FlowSpec, context: Mapping[str, Any], data: Mapping[str, Any], asset: Any) -> str:
     """The master-data summary plus what documents add: waiting for their customer, status differences;
     with what the run spent on each API, as every flow's summary says."""
-    from qbo_intacct.flows.engine import ASSET_FIELDS, SUMMARY_FIELDS, run_api_usage
+    from qbo_intacct.flows.engine import ASSET_FIELDS, SUMMARY_FIELDS, publish_summary, run_api_usage
     from qbo_intacct.hooks import usage
-    from qbo_intacct.summaries import write_summary
 
     summary = RunSummary.from_dict({k: data[k] for k in SUMMARY_FIELDS})
     window = data.get("window") or {}
@@ -837,17 +836,5 @@ def report_step(spec: FlowSpec, context: Mapping[str, Any], data: Mapping[str, A
     if held:
         lines.append(f"  open review items ({len(held)}; answer them in the qbo_intacct_review DAG):")
         lines += [f"  - {line}" for line in held]
-    text = "\n".join(lines)
-    print(text)
     counts = {k: v for k, v in data.items() if k != "held"}
-    counts["api_calls"] = spent
-    path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": counts})
-    outlet_events = context.get("outlet_events")
-    if outlet_events is not None:
-        outlet_events[asset].extra = {
-            **{k: counts[k] for k in ASSET_FIELDS},
-            "qbo_requests": usage.calls(spent, "qbo"),
-            "intacct_requests": usage.calls(spent, "intacct"),
-            "intacct_api_transactions": int(spent.get("intacct", {}).get("api_transactions", 0)),
-        }
-    return path
+    return publish_summary(context, asset, "\n".join(lines), {**counts, "api_calls": spent}, ASSET_FIELDS)

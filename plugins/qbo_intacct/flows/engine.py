@@ -1336,7 +1336,6 @@ def report_step(spec: FlowSpec, context: Mapping[str, Any], data: Mapping[str, A
     """Print the summary (with what the run spent on each API), write it for the demo and UI, and
     attach it to the asset event."""
     from qbo_intacct.hooks import usage
-    from qbo_intacct.summaries import write_summary
 
     summary = RunSummary.from_dict({k: data[k] for k in SUMMARY_FIELDS})
     window = data.get("window") or {}
@@ -1356,14 +1355,26 @@ def report_step(spec: FlowSpec, context: Mapping[str, Any], data: Mapping[str, A
             "or on the workbook's Record Links sheet):"
         )
         text += "".join(f"\n  - {line}" for line in held)
-    print(text)
     counts = {k: v for k, v in data.items() if k != "held"}
-    counts["api_calls"] = spent
-    path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": counts})
+    return publish_summary(context, asset, text, {**counts, "api_calls": spent}, ASSET_FIELDS)
+
+
+def publish_summary(
+    context: Mapping[str, Any], asset: Any, text: str, counts: Mapping[str, Any], asset_fields: Sequence[str]
+) -> str:
+    """Every flow's last step: print the summary to the task log, write it (text and counts) for the
+    demo and the UI, and attach ``asset_fields`` of the counts plus what the run spent on each API
+    (``counts["api_calls"]``) to the asset event. Returns the summary file's path."""
+    from qbo_intacct.hooks import usage
+    from qbo_intacct.summaries import write_summary
+
+    print(text)
+    spent = counts.get("api_calls") or {}
+    path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": dict(counts)})
     outlet_events = context.get("outlet_events")
     if outlet_events is not None:
         outlet_events[asset].extra = {
-            **{k: counts[k] for k in ASSET_FIELDS},
+            **{k: counts[k] for k in asset_fields},
             "qbo_requests": usage.calls(spent, "qbo"),
             "intacct_requests": usage.calls(spent, "intacct"),
             "intacct_api_transactions": int(spent.get("intacct", {}).get("api_transactions", 0)),

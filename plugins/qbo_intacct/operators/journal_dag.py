@@ -459,28 +459,11 @@ def _glentries(batch: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def report_step(context: Mapping[str, Any], data: Mapping[str, Any], asset: Any) -> str:
     """Print the summary (batches, tie-out, held entries, what the run spent on each API), write it
     for the demo and the UI, and attach the counts to the asset event."""
-    from qbo_intacct.flows.engine import run_api_usage
+    from qbo_intacct.flows.engine import SUMMARY_FIELDS, publish_summary, run_api_usage
     from qbo_intacct.flows.summary import RunSummary
     from qbo_intacct.hooks import usage
-    from qbo_intacct.summaries import write_summary
 
-    summary = RunSummary.from_dict(
-        {
-            k: data[k]
-            for k in (
-                "flow",
-                "run_id",
-                "dry_run",
-                "read",
-                "created",
-                "updated",
-                "skipped",
-                "held_for_review",
-                "failed",
-                "reasons",
-            )
-        }
-    )
+    summary = RunSummary.from_dict({k: data[k] for k in SUMMARY_FIELDS})
     lines = [summary.render().replace("  created  ", "  batches  ")]
     window = data.get("window") or {}
     lines.append(f"  window {'everything' if not window.get('start') else window['start'] + ' -> ' + window['end']}")
@@ -502,19 +485,8 @@ def report_step(context: Mapping[str, Any], data: Mapping[str, Any], asset: Any)
         lines += [f"  - {h}" for h in held]
     spent = run_api_usage(context)
     lines.insert(2, f"  {usage.render(spent)}")
-    text = "\n".join(lines)
-    print(text)
-    counts = {**data, "api_calls": spent}
-    path = write_summary(context["dag"].dag_id, context["run_id"], text, {"summary": counts})
-    outlet_events = context.get("outlet_events")
-    if outlet_events is not None:
-        outlet_events[asset].extra = {
-            **{k: data[k] for k in ("read", "created", "skipped", "held_for_review", "failed", "dry_run")},
-            "qbo_requests": usage.calls(spent, "qbo"),
-            "intacct_requests": usage.calls(spent, "intacct"),
-            "intacct_api_transactions": int(spent.get("intacct", {}).get("api_transactions", 0)),
-        }
-    return path
+    fields = ("read", "created", "skipped", "held_for_review", "failed", "dry_run")
+    return publish_summary(context, asset, "\n".join(lines), {**data, "api_calls": spent}, fields)
 
 
 # ------------------------------------------------------------------------------------ the DAG
