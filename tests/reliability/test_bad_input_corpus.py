@@ -448,6 +448,167 @@ def test_a_record_missing_its_id_is_staged_not_a_key_error(tmp_path: Path, monke
     assert [r["DisplayName"] for r in staged_records(staged)] == ["A", "No Id", "No Id either"]
 
 
+# ===================================================================================== documents
+#
+# Documents from QuickBooks (invoices, journal entries) carrying values QuickBooks should never send,
+# or that are typos: each is held with a reason that names the document and the field; none raises
+# (one bad document used to fail the whole map task); the good ones in the same batch map on.
+
+DOC_LOOKUPS: dict[str, list[dict[str, Any]]] = {
+    "Item": [{"Id": "3", "Name": "Implementation", "IncomeAccountRef": {"value": "17"}}],
+    "Account": [
+        {"Id": "17", "FullyQualifiedName": "Sales:Implementation Services"},
+        {"Id": "21", "FullyQualifiedName": "Discounts given"},
+        {"Id": "30", "FullyQualifiedName": "Not in the workbook"},
+    ],
+    "Department": [{"Id": "1", "FullyQualifiedName": "Boston"}],
+    "ExchangeRate": [
+        {"SourceCurrencyCode": "GBP", "TargetCurrencyCode": "USD", "Rate": "1.25", "AsOfDate": "2026-01-01"}
+    ],
+}
+
+
+def _sale(amount: str = "100.00", item: Any = "3") -> dict[str, Any]:
+    detail: dict[str, Any] = {"ItemRef": {"value": item}} if item else {}
+    return {"Amount": amount, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": detail}
+
+
+def _doc(**changes: Any) -> dict[str, Any]:
+    record = {"Id": "1", "DocNumber": "INV-1", "TxnDate": "2026-10-20", "CustomerRef": {"value": "7", "name": "Alder"},
+              "CurrencyRef": {"value": "USD"}, "DepartmentRef": {"value": "1"}, "TotalAmt": "100.00",
+              "Balance": "100.00", "Line": [_sale()]}  # fmt: skip
+    record.update(changes)
+    return record
+
+
+# case -> (invoice, hold reason or None, words the hold's detail must contain)
+INVOICES: dict[str, tuple[dict[str, Any], str | None, list[str]]] = {
+    case("documents", "invoice in a currency Intacct does not have", "held: currency_not_enabled naming it"): (
+        _doc(CurrencyRef={"value": "XYZ"}), "currency_not_enabled", ["INV-1", "XYZ", "Currencies sheet"]),
+    case("documents", "invoice with a negative total", "held: negative_total naming the amount"): (
+        _doc(TotalAmt="-50.00", Line=[_sale("-50.00")]), "negative_total", ["INV-1", "-50.00"]),
+    case("documents", "invoice of zero", "maps; the plan skips it, counted (Intacct refuses zero lines)"): (
+        _doc(TotalAmt="0", Balance="0", Line=[_sale("0")]), None, []),
+    case("documents", "invoice of an absurd amount (999,999,999,999,999.99)", "maps exactly, to the cent"): (
+        _doc(TotalAmt="999999999999999.99", Balance="0", Line=[_sale("999999999999999.99")]), None, []),
+    case("documents", "invoice total NaN", "held: cannot_map naming TotalAmt"): (
+        _doc(TotalAmt="NaN"), "cannot_map", ["INV-1", "TotalAmt"]),
+    case("documents", "invoice line amount Infinity", "held: cannot_map naming the line's Amount"): (
+        _doc(Line=[_sale("Infinity")]), "cannot_map", ["INV-1", "line 1", "Amount"]),
+    case("documents", "invoice dated 9999-12-31", "held: date_out_of_range naming TxnDate"): (
+        _doc(TxnDate="9999-12-31"), "date_out_of_range", ["INV-1", "TxnDate", "9999-12-31"]),
+    case("documents", "invoice dated 0026-10-20", "held: date_out_of_range naming TxnDate"): (
+        _doc(TxnDate="0026-10-20"), "date_out_of_range", ["INV-1", "TxnDate"]),
+    case("documents", "invoice date not a calendar date (2026-13-45)", "held: cannot_map naming TxnDate"): (
+        _doc(TxnDate="2026-13-45"), "cannot_map", ["INV-1", "TxnDate", "2026-13-45"]),
+    case("documents", "invoice due date not a date", "held: cannot_map naming DueDate"): (
+        _doc(DueDate="31/12/2026"), "cannot_map", ["INV-1", "DueDate"]),
+    case("documents", "invoice without its customer reference", "held: missing_reference naming CustomerRef"): (
+        _doc(CustomerRef=None), "missing_reference", ["INV-1", "CustomerRef"]),
+    case("documents", "invoice line naming an item QuickBooks does not list", "held: missing_reference naming line"): (
+        _doc(Line=[_sale(item="999")]), "missing_reference", ["INV-1", "line 1", "999"]),
+    case("documents", "invoice line without its item reference", "held: missing_reference naming ItemRef"): (
+        _doc(Line=[_sale(item=None)]), "missing_reference", ["INV-1", "line 1", "ItemRef"]),
+    case("documents", "invoice whose lines do not add up to its total", "held: total_mismatch naming both sums"): (
+        _doc(TotalAmt="120.00"), "total_mismatch", ["INV-1", "100.00", "120.00"]),
+    case("documents", "foreign invoice with exchange rate 0", "held: bad_exchange_rate naming the rate"): (
+        _doc(CurrencyRef={"value": "GBP"}, ExchangeRate="0"), "bad_exchange_rate", ["INV-1", "GBP", "rate 0"]),
+    case("documents", "foreign invoice without an exchange rate", "held: no_exchange_rate"): (
+        _doc(CurrencyRef={"value": "GBP"}), "no_exchange_rate", ["INV-1", "GBP"]),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def doc_context() -> Any:
+    from qbo_intacct.flows import invoices as inv
+
+    return inv.DocContext.build(DOC_LOOKUPS, load_mappings(DEMO_WORKBOOK), customers={"7": "C-7"})
+
+
+@pytest.mark.parametrize("key", list(INVOICES))
+def test_bad_invoice_is_held_naming_the_document_and_field(key: str, doc_context: Any) -> None:
+    from qbo_intacct.flows import invoices as inv
+
+    record, reason, words = INVOICES[key]
+    doc = inv.map_document(inv.INVOICE, record, doc_context)
+    if reason is None:
+        assert doc.hold is None, doc.hold
+        assert sum(line["amount"] for line in doc.lines) == doc.total  # exact, no float on the way
+        return
+    assert doc.hold is not None
+    assert doc.hold.reason == reason, doc.hold
+    for word in words:
+        assert word in doc.hold.detail, (word, doc.hold.detail)
+
+
+BATCH_GOES_ON = case("documents", "one unreadable invoice among good ones", "held; the others map in the same run")
+
+
+def test_one_unreadable_invoice_is_held_and_the_batch_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, doc_context: Any
+) -> None:
+    from qbo_intacct.flows.documents import map_documents
+    from qbo_intacct.flows.runtime import stage_records
+
+    monkeypatch.setenv("AIRFLOW_VAR_QBO_INTACCT_STAGING_ROOT", f"file://{tmp_path}")
+    records = [_doc(Id="1", DocNumber="A-1"), _doc(Id="2", DocNumber="A-2", TxnDate="2026-02-30"),
+               _doc(Id="3", DocNumber="A-3", TotalAmt="lots"), _doc(Id="4", DocNumber="A-4")]  # fmt: skip
+    staged = stage_records(records, id_field="Id", flow="invoices", run_id="corpus", name="qbo")
+    docs, _gone, _numbers = map_documents(qbo={"Invoice": [staged]}, deleted=None, ctx=doc_context, links={})
+    held = {d.doc_number: d.hold.reason for d in docs if d.hold}
+    assert held == {"A-2": "cannot_map", "A-3": "cannot_map"}
+    assert sorted(d.doc_number for d in docs) == ["A-1", "A-2", "A-3", "A-4"]
+
+
+def _entry(*lines: tuple[Any, str, Any], **changes: Any) -> dict[str, Any]:
+    """lines: (posting type, account id, amount), all in department Boston."""
+    record = {"Id": "9", "DocNumber": "JE-9", "TxnDate": "2026-10-20", "Line": [
+        {"Amount": amount, "JournalEntryLineDetail": {"PostingType": posting, "AccountRef": {"value": account},
+                                                      "DepartmentRef": {"value": "1"}}}
+        for posting, account, amount in lines or (("Debit", "21", "100.00"), ("Credit", "17", "100.00"))]}  # fmt: skip
+    record.update(changes)
+    return record
+
+
+JOURNALS: dict[str, tuple[dict[str, Any], str | None, list[str]]] = {
+    case("documents", "journal entry that does not balance", "held whole: unbalanced naming the entity"): (
+        _entry(("Debit", "21", "100.00"), ("Credit", "17", "90.00")), "unbalanced", ["100.00", "90.00"]),
+    case("documents", "journal entry line on an unmapped account", "held whole: unmapped_account naming line"): (
+        _entry(("Debit", "30", "100.00"), ("Credit", "17", "100.00")), "unmapped_account",
+        ["line 1", "Not in the workbook"]),
+    case("documents", "journal entry line amount typed as words", "held whole: cannot_map naming line and Amount"): (
+        _entry(("Debit", "21", "lots"), ("Credit", "17", "100.00")), "cannot_map", ["line 1", "Amount", "lots"]),
+    case("documents", "journal entry line neither Debit nor Credit", "held whole: cannot_map naming PostingType"): (
+        _entry(("Sideways", "21", "100.00"), ("Credit", "17", "100.00")), "cannot_map", ["line 1", "PostingType"]),
+    case("documents", "journal entry dated 9999-12-31", "held whole: bad_date naming the date"): (
+        _entry(TxnDate="9999-12-31"), "bad_date", ["9999-12-31"]),
+    case("documents", "journal entry date not a date", "held whole: bad_date naming the date"): (
+        _entry(TxnDate="not a date"), "bad_date", ["not a date"]),
+    case("documents", "journal entry in a currency Intacct does not have", "held whole: currency_not_enabled"): (
+        _entry(CurrencyRef={"value": "XYZ"}, ExchangeRate="2"), "currency_not_enabled", ["XYZ"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("key", list(JOURNALS))
+def test_bad_journal_entry_is_held_whole_naming_the_line_and_field(key: str) -> None:
+    from qbo_intacct.flows.journal_entries import Hold, JournalContext, map_entry
+
+    ctx = JournalContext(
+        mappings=load_mappings(DEMO_WORKBOOK),
+        accounts={str(a["Id"]): a for a in DOC_LOOKUPS["Account"]},
+        classes={},
+        departments={"1": "Boston"},
+        closed_accounts=frozenset(),
+        base_currency={"US": "USD", "UK": "GBP", "CA": "CAD"},
+    )
+    record, reason, words = JOURNALS[key]
+    mapped = map_entry(record, ctx)
+    assert isinstance(mapped, Hold), mapped
+    assert mapped.reason_code == reason, mapped
+    for word in words:
+        assert word in f"{mapped.detail} {mapped.date}", (word, mapped)
+
+
 # ====================================================================================== replies
 
 
@@ -590,7 +751,18 @@ def test_malformed_reply_raises_the_hooks_own_error_with_a_sentence(key: str, ca
 
 def test_the_corpus_holds_at_least_40_cases_each_run_by_a_test_above() -> None:
     """Every declared case is a parameter (or the subject) of one test above; none is only listed."""
-    run_by_tests = {*WORKBOOK_CASES, *QBO_RECORDS, *INTACCT_RECORDS, *REPLIES, LOOSE, VENDOR_NO_ID, STAGED_NO_ID}
+    run_by_tests = {
+        *WORKBOOK_CASES,
+        *QBO_RECORDS,
+        *INTACCT_RECORDS,
+        *REPLIES,
+        LOOSE,
+        VENDOR_NO_ID,
+        STAGED_NO_ID,
+        *INVOICES,
+        BATCH_GOES_ON,
+        *JOURNALS,
+    }
     assert len(CORPUS) >= 40, len(CORPUS)
     assert set(CORPUS) == run_by_tests
 

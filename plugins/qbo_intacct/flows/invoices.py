@@ -45,11 +45,14 @@ FLOW = "invoices"
 INVOICE, CREDIT_MEMO = "Invoice", "CreditMemo"
 TARGET_OBJECT = {INVOICE: "ARINVOICE", CREDIT_MEMO: "ARADJUSTMENT"}
 NOUN = {INVOICE: "invoice", CREDIT_MEMO: "credit memo"}
+ARTICLE = {INVOICE: "an invoice", CREDIT_MEMO: "a credit memo"}
 PENDING_HOURS_VARIABLE = "qbo_intacct_invoices_pending_hours"
 DEFAULT_PENDING_HOURS = 72
 CENT = Decimal("0.01")
 RATE_PLACES = Decimal("0.000001")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+#: Dates outside these are typos (0026 for 2026, a 9999 placeholder), never a real document's date: held.
+DATE_FLOOR, DATE_CEILING = date(1900, 1, 1), date(2099, 12, 31)
 
 #: What the flow reads of an Intacct document (query has no ``*``).
 INTACCT_FIELDS: tuple[str, ...] = (
@@ -195,7 +198,10 @@ def _money(value: Any, *, where: str) -> Decimal:
     if value in (None, ""):
         return Decimal("0.00")
     try:
-        return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+        amount = Decimal(str(value))
+        if not amount.is_finite():
+            raise InvalidOperation
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
     except (InvalidOperation, ValueError):
         raise DocumentMappingError(f"{where}: {value!r} is not an amount") from None
 
@@ -221,9 +227,12 @@ def _date(iso: str) -> dict[str, str]:
 
 def is_voided(record: Mapping[str, Any]) -> bool:
     """QuickBooks voids an invoice by zeroing it and prepending ``Voided`` to its private note."""
-    return str(record.get("PrivateNote") or "").startswith("Voided") and _money(
-        record.get("TotalAmt"), where="TotalAmt"
-    ) == Decimal("0.00")
+    if not str(record.get("PrivateNote") or "").startswith("Voided"):
+        return False
+    try:
+        return _money(record.get("TotalAmt"), where="TotalAmt") == Decimal("0.00")
+    except DocumentMappingError:
+        return False
 
 
 # -------------------------------------------------------------------------------- QuickBooks -> Intacct
@@ -234,6 +243,15 @@ def map_document(kind: str, record: Mapping[str, Any], ctx: DocContext) -> Mappe
     qbo_id = str(record["Id"])
     doc_number = clean_text(record.get("DocNumber"), 45) or f"QB-{qbo_id}"
     customer = record.get("CustomerRef") or {}
+    unreadable: list[str] = []
+
+    def money(name: str) -> Decimal:
+        try:
+            return _money(record.get(name), where=f"{NOUN[kind]} {doc_number} {name}")
+        except DocumentMappingError as bad:
+            unreadable.append(str(bad))
+            return Decimal("0.00")
+
     doc = MappedDocument(
         kind=kind,
         qbo_id=qbo_id,
@@ -243,15 +261,19 @@ def map_document(kind: str, record: Mapping[str, Any], ctx: DocContext) -> Mappe
         customer_name=str(_ref(customer, "name") or ""),
         txn_date=str(record.get("TxnDate") or "")[:10],
         currency=str(_ref(record.get("CurrencyRef")) or ctx.home_currency),
-        total=_money(record.get("TotalAmt"), where=f"{NOUN[kind]} {doc_number} TotalAmt"),
-        balance=_money(record.get("Balance"), where=f"{NOUN[kind]} {doc_number} Balance"),
+        total=money("TotalAmt"),
+        balance=money("Balance"),
         voided=is_voided(record),
     )
     doc.customer_id = ctx.customers.get(doc.customer_qbo_id)
     try:
+        if unreadable:
+            raise DocumentMappingError(unreadable[0])
         _map_into(doc, record, ctx)
     except _HeldError as held:
         doc.hold = held.hold
+    except DocumentMappingError as bad:  # a value QuickBooks should never send: held, the batch goes on
+        doc.hold = Hold("cannot_map", f"{bad}; correct the {NOUN[kind]} in QuickBooks")
     return doc
 
 
@@ -266,6 +288,19 @@ def _map_into(doc: MappedDocument, record: Mapping[str, Any], ctx: DocContext) -
     mappings = ctx.mappings
     if not doc.txn_date:
         raise _HeldError("cannot_map", f"{label}: no TxnDate")
+    _check_date(label, "TxnDate", doc.txn_date)
+    if record.get("DueDate"):
+        _check_date(label, "DueDate", str(record["DueDate"])[:10])
+    if not doc.customer_qbo_id:
+        raise _HeldError(
+            "missing_reference", f"{label} names no customer (CustomerRef is empty); set its customer in QuickBooks"
+        )
+    if doc.total < 0:
+        raise _HeldError(
+            "negative_total",
+            f"{label} totals {doc.total} {doc.currency}: {ARTICLE[doc.kind]} is never negative; "
+            "enter the amount as a credit memo (or an invoice) in QuickBooks",
+        )
     if doc.currency not in mappings.enabled_currencies:
         raise _HeldError(
             "currency_not_enabled",
@@ -316,6 +351,18 @@ def _map_into(doc: MappedDocument, record: Mapping[str, Any], ctx: DocContext) -
     doc.header = _header(doc, record, ctx, entity)
 
 
+def _check_date(label: str, name: str, value: str) -> None:
+    """A date QuickBooks sent that is not a calendar date, or outside 1900-2099, holds the document."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise _HeldError("cannot_map", f"{label} {name}: {value!r} is not a date; correct it in QuickBooks") from None
+    if not DATE_FLOOR <= day <= DATE_CEILING:
+        raise _HeldError(
+            "date_out_of_range", f"{label} {name} is {value}, outside 1900-2099 (a typo?); correct it in QuickBooks"
+        )
+
+
 def _route_dims(route: Any) -> dict[str, Any]:
     return {"locationid": route.location, "departmentid": route.department, "classid": route.intacct_class}
 
@@ -351,6 +398,15 @@ def _item_line(
     income = item.get("IncomeAccountRef") or {}
     account_name = ctx.accounts.get(str(_ref(income) or "")) or _ref(income, "name")
     where = f"line {number} (item {item_name!r})"
+    if not item:
+        missing = (
+            "names no item (ItemRef is empty)"
+            if not item_id
+            else f"names item {item_name!r}, which QuickBooks' item list does not have"
+        )
+        raise _HeldError(
+            "missing_reference", f"{doc.label} {where} {missing}; set the line's product/service in QuickBooks"
+        )
     gl = _account(doc, ctx, account_name, entity, where)
     class_name = ctx.classes.get(str(_ref(detail.get("ClassRef")) or ""))
     route = ctx.mappings.route(class_name, department)
@@ -436,6 +492,12 @@ def _exchange_rate(doc: MappedDocument, record: Mapping[str, Any], ctx: DocConte
     if doc_rate in (None, ""):
         raise _HeldError("no_exchange_rate", f"{doc.label} in {doc.currency} carries no exchange rate in QuickBooks")
     to_home = _dec(doc_rate)
+    if not to_home.is_finite() or to_home <= 0:
+        raise _HeldError(
+            "bad_exchange_rate",
+            f"{doc.label} in {doc.currency} carries exchange rate {doc_rate} in QuickBooks; a rate is above zero, "
+            "correct it on the document in QuickBooks",
+        )
     base_to_home = ctx.home_rate(base, doc.txn_date)
     if base_to_home is None or base_to_home == 0:
         raise _HeldError(

@@ -166,6 +166,10 @@ def _ref(value: Any) -> str | None:
     return str(value["value"]) if isinstance(value, Mapping) and value.get("value") not in (None, "") else None
 
 
+#: Dates outside these are typos (0026 for 2026, a 9999 placeholder), never a real entry's date: held.
+DATE_FLOOR, DATE_CEILING = dt.date(1900, 1, 1), dt.date(2099, 12, 31)
+
+
 def _date(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value)[:10])
 
@@ -186,12 +190,50 @@ def map_entry(record: Mapping[str, Any], ctx: JournalContext) -> Entry | Hold:
     """One QuickBooks JournalEntry as Intacct lines, or the reason it is held (first problem found)."""
     rid = str(record.get("Id"))
     number = str(record.get("DocNumber") or "")
-    when = _date(record.get("TxnDate"))
+    try:
+        when = _date(record.get("TxnDate"))
+    except ValueError:
+        when = None
     if str(record.get("status", "")).lower() == "deleted":
-        return Entry(rid, number, when, "", (), deleted=True)
+        return Entry(rid, number, when or dt.date.min, "", (), deleted=True)
+    if when is None or not DATE_FLOOR <= when <= DATE_CEILING:
+        shown = str(record.get("TxnDate") or "(none)")
+        problem = "is not a date" if when is None else "is outside 1900-2099 (a typo?)"
+        return Hold(rid, number, shown[:10], "bad_date", None, f"the entry's date {shown!r} {problem}",
+                    "the entry's date in QuickBooks")  # fmt: skip
+    try:
+        return _map_lines(record, ctx, rid, number, when)
+    except _BadValueError as bad:
+        return Hold(rid, number, when.isoformat(), "cannot_map", bad.line, str(bad), "the entry in QuickBooks")
+
+
+class _BadValueError(ValueError):
+    """A value QuickBooks should never send (an amount that is not a number, a line neither debit nor credit)."""
+
+    def __init__(self, line: int | None, text: str) -> None:
+        super().__init__(text)
+        self.line = line
+
+
+def _amount(value: Any, line: int) -> Decimal:
+    try:
+        amount = Decimal(str(value if value not in (None, "") else 0))
+    except (ArithmeticError, ValueError):
+        raise _BadValueError(line, f"line {line}: Amount {value!r} is not an amount") from None
+    if not amount.is_finite():
+        raise _BadValueError(line, f"line {line}: Amount {value!r} is not an amount")
+    return amount
+
+
+def _map_lines(record: Mapping[str, Any], ctx: JournalContext, rid: str, number: str, when: dt.date) -> Entry | Hold:
     memo = str(record.get("PrivateNote") or "")
     currency = _ref(record.get("CurrencyRef")) or ctx.home_currency
-    qbo_rate = Decimal(str(record.get("ExchangeRate") or 1))
+    try:
+        qbo_rate = Decimal(str(record.get("ExchangeRate") or 1))
+    except ArithmeticError:
+        raise _BadValueError(None, f"exchange rate {record.get('ExchangeRate')!r} is not a number") from None
+    if not qbo_rate.is_finite() or qbo_rate <= 0:
+        raise _BadValueError(None, f"exchange rate {record.get('ExchangeRate')!r} is not above zero")
 
     def held(reason: str, line: int | None, detail: str, fix: str, amount: Decimal = ZERO) -> Hold:
         return Hold(rid, number, when.isoformat(), reason, line, detail, fix, amount)
@@ -207,9 +249,13 @@ def map_entry(record: Mapping[str, Any], ctx: JournalContext) -> Entry | Hold:
         detail = line.get("JournalEntryLineDetail")
         if not isinstance(detail, Mapping):
             continue  # a description-only line posts nothing
-        amount = Decimal(str(line.get("Amount") or 0))
+        amount = _amount(line.get("Amount"), index)
         if not amount:
             continue
+        if detail.get("PostingType") not in ("Debit", "Credit"):
+            raise _BadValueError(
+                index, f"line {index}: PostingType {detail.get('PostingType')!r} is neither Debit nor Credit"
+            )
         name = account_name(ctx, detail.get("AccountRef"))
         klass = ctx.classes.get(_ref(detail.get("ClassRef")) or "")
         department = ctx.departments.get(_ref(detail.get("DepartmentRef")) or header_department or "")
