@@ -436,6 +436,46 @@ def test_vendor_without_its_id_is_held_naming_the_field_and_the_batch_goes_on() 
     assert "Odd Supplies" in failure["detail"]
 
 
+EMAIL_CASE = case("records", "emails differing only in case", "matched: emails compare without case")
+CURRENCY_TWINS = case(
+    "records",
+    "one company as two QuickBooks customers in two currencies, one Intacct customer",
+    "both held (duplicate_source) naming both; nothing merged, nothing created",
+)
+
+
+def _match(qbo: list[dict[str, Any]], intacct: list[dict[str, Any]], terms: cust.TermLookup) -> dict[str, Any]:
+    import pandas as pd
+
+    from qbo_intacct.flows.engine import match
+
+    source = source_frame(cust.SPEC, qbo, terms, "QB-{qbo_id}").frame
+    target = target_frame(cust.SPEC, intacct).frame
+    links = pd.DataFrame(columns=["source_id", "target_id"])
+    return {str(r["source_id"]): r for r in match(cust.SPEC, source, target, links, {}).to_dict("records")}
+
+
+def test_emails_differing_only_in_case_match(terms: cust.TermLookup) -> None:
+    rows = _match([_qbo_customer("1", PrimaryEmailAddr={"Address": "AP@Alder.example"}, DisplayName="Alder")],
+                  [{"CUSTOMERID": "C-9", "NAME": "Alder Holdings", "DISPLAYCONTACT.EMAIL1": "ap@alder.EXAMPLE"},
+                   {"CUSTOMERID": "C-8", "NAME": "Birch"}], terms)  # fmt: skip
+    assert rows["1"]["outcome"] == "match"
+    assert rows["1"]["target_id"] == "C-9"
+    assert rows["1"]["matched_by"] == "email"
+
+
+def test_one_company_in_two_currencies_is_held_not_merged(terms: cust.TermLookup) -> None:
+    email = {"PrimaryEmailAddr": {"Address": "ap@cedar.example"}}
+    rows = _match([_qbo_customer("1", DisplayName="Cedar Ltd", **email),
+                   _qbo_customer("2", DisplayName="Cedar Ltd (GBP)", CurrencyRef={"value": "GBP"}, **email)],
+                  [{"CUSTOMERID": "C-5", "NAME": "Cedar Ltd", "DISPLAYCONTACT.EMAIL1": "ap@cedar.example"}],
+                  terms)  # fmt: skip
+    for rid in ("1", "2"):
+        assert rows[rid]["outcome"] == "candidates", rows[rid]
+        assert rows[rid]["reason"] == "duplicate_source"
+        assert rows[rid]["target_id"] is None
+
+
 STAGED_NO_ID = case("records", "an extract reply with a record missing its Id", "staged, then held naming the field")
 
 
@@ -762,6 +802,8 @@ def test_the_corpus_holds_at_least_40_cases_each_run_by_a_test_above() -> None:
         *INVOICES,
         BATCH_GOES_ON,
         *JOURNALS,
+        EMAIL_CASE,
+        CURRENCY_TWINS,
     }
     assert len(CORPUS) >= 40, len(CORPUS)
     assert set(CORPUS) == run_by_tests
