@@ -120,3 +120,24 @@ def flow_story(dag_id: str, sandboxes: dict[str, Sandbox], home: Path) -> Iterat
             from qbo_intacct.ledger.db import dispose_engines
 
             dispose_engines()
+
+
+def ledger() -> Any:
+    """The story's ledger (the connection ``flow_story`` set up)."""
+    from qbo_intacct.ledger.repository import Ledger
+
+    return Ledger.from_connection()
+
+
+def qbo_hook() -> Any:
+    """A QuickBooks hook on the story's sandbox, for reading what the flow wrote."""
+    from qbo_intacct.hooks.quickbooks import QuickBooksHook
+
+    return QuickBooksHook()
+
+
+def intacct_hook() -> Any:
+    """An Intacct hook on the story's sandbox, for reading what the flow wrote."""
+    from qbo_intacct.hooks.intacct import IntacctHook
+
+    return IntacctHook()

@@ -23,6 +23,9 @@ import pytest
 from conftest import ROOT, airflow_cli_env, environ, private_token_store
 from flow_story import FlowStory as Story
 from flow_story import RunResult, flow_story, records_written
+from flow_story import intacct_hook as _intacct_hook
+from flow_story import ledger as _ledger
+from flow_story import qbo_hook as _qbo_hook
 
 pytestmark = pytest.mark.dag
 
@@ -34,24 +37,6 @@ CHF_CUSTOMER = "37"
 def story(sandboxes, airflow_db, tmp_path_factory) -> Iterator[Story]:
     with flow_story("qbo_intacct_customers", sandboxes, tmp_path_factory.mktemp("customers")) as story:
         yield story
-
-
-def _ledger() -> Any:
-    from qbo_intacct.ledger.repository import Ledger
-
-    return Ledger.from_connection()
-
-
-def _qbo_hook() -> Any:
-    from qbo_intacct.hooks.quickbooks import QuickBooksHook
-
-    return QuickBooksHook()
-
-
-def _intacct_hook() -> Any:
-    from qbo_intacct.hooks.intacct import IntacctHook
-
-    return IntacctHook()
 
 
 def _intacct_customer(customer_id: str) -> dict[str, Any]:
