@@ -752,6 +752,7 @@ def journal_tie_out(
     ctx: JournalContext,
     entities: Sequence[str],
     default_entity: str,
+    pending: Iterable[str] = (),
 ) -> Any:
     """One period's tie-out (:func:`qbo_intacct.flows.trial_balance.compare_trial_balances`) in the
     entities this flow posted into: QuickBooks' TrialBalance report, split by entity with the routed
@@ -765,6 +766,8 @@ def journal_tie_out(
     - Intacct postings that are not this flow's batches (``intacct_tb`` minus ``flow_batches``):
       Intacct's own AR/AP documents and journals keyed there;
     - entries held for review (``held``: entry id -> why), in QuickBooks and not in Intacct;
+    - summarized entries waiting for their period to end (``pending``: entry ids; a Day period
+      leaves the rest of the month waiting);
     - lines on a control account posted to the workbook's clearing account instead.
 
     So a ``differs`` row is a real difference between QuickBooks journal entries and this flow's
@@ -805,11 +808,16 @@ def journal_tie_out(
         if amount and entity in scope:
             explained.append({"entity": entity, "account": account, "amount": amount,
                               "reason": "Intacct postings other than this flow's batches"})  # fmt: skip
+    waiting = set(pending)
     for row in known.itertuples(index=False) if len(known) else ():
         if row.entity not in scope:
             continue
         account = mapped_account(amap, row.qbo_account, row.entity)
-        if row.entry_id in held:
+        if row.entry_id in waiting and row.entry_id not in held:
+            explained.append({"entity": row.entity, "account": account, "amount": -row.amount,
+                              "reason": f"journal entry {row.number or row.entry_id} waits for its summary "
+                                        "period to end"})  # fmt: skip
+        elif row.entry_id in held:
             explained.append({"entity": row.entity, "account": account, "amount": -row.amount,
                               "reason": f"held for review: journal entry {row.number or row.entry_id} "
                                         f"({held[row.entry_id]})"})  # fmt: skip

@@ -400,7 +400,13 @@ def read_journal_context(qbo: Any, intacct: Any, mappings: Any) -> Any:
 
 
 def tie_out_period(
-    qbo: Any, intacct: Any, ctx: Any, month: str, entities: list[str], held: Mapping[str, str] | None = None
+    qbo: Any,
+    intacct: Any,
+    ctx: Any,
+    month: str,
+    entities: list[str],
+    held: Mapping[str, str] | None = None,
+    pending: set[str] | None = None,
 ) -> tuple[Any, list[Any]]:
     """One month's tie-out in ``entities``: reads QuickBooks' TrialBalance and GeneralLedger reports
     and the month's journal entries, Intacct's get_trialbalance and this flow's batches per entity,
@@ -433,6 +439,7 @@ def tie_out_period(
         ctx=ctx,
         entities=entities,
         default_entity=default.entity if default else entities[0],
+        pending=pending or set(),
     )
     result.insert(0, "period", month)
     return result, holds
@@ -459,9 +466,11 @@ def tie_out_step(context: Mapping[str, Any], data: Mapping[str, Any], lookups: M
     qbo, intacct = QuickBooksHook(), IntacctHook()
     ctx = build_context(lookups, load_workbook_mappings())  # the lists the plan read (a run that posts read them)
     refused = {str(k): str(v) for k, v in (data.get("held_ids") or {}).items()}
+    pending = _waiting_entries()
     results, held = [], set()
     for month in sorted({month for _, month in periods}):
-        result, holds = tie_out_period(qbo, intacct, ctx, month, sorted(e for e, m in periods if m == month), refused)
+        entities = sorted(e for e, m in periods if m == month)
+        result, holds = tie_out_period(qbo, intacct, ctx, month, entities, refused, pending)
         results.append(result)
         held |= {f"{h.number or h.entry_id} ({h.reason_code})" for h in holds}
     comparison = pd.concat(results, ignore_index=True)
@@ -484,6 +493,15 @@ def tie_out_step(context: Mapping[str, Any], data: Mapping[str, Any], lookups: M
     for row in differing.to_dict("records"):
         log.warning("tie-out difference: %s", describe(row))
     return out
+
+
+def _waiting_entries() -> set[str]:
+    """Summarized entries the GL does not hold yet (their period has not ended), from the ledger."""
+    from qbo_intacct.flows.engine import open_ledger
+    from qbo_intacct.flows.journal_entries import lines_hash, state_from_link
+
+    states = (state_from_link(link) for link in open_ledger().links(FLOW))
+    return {s.entry_id for s in states if s.mode == "Summarized" and lines_hash(s.want) != lines_hash(s.posted_lines)}
 
 
 def _month_bounds(month: str) -> tuple[dt.date, dt.date]:

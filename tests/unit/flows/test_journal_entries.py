@@ -259,3 +259,10 @@ def test_tie_out_splits_the_report_by_routing_and_names_what_the_flow_does_not_p
     flow = pd.concat([batches, frame([{"entity": "UK", "account": "10100", "amount": "-40.00"}],
                                      ["entity", "account", "amount"])])  # fmt: skip
     assert {r["status"] for r in run(complete, flow).values()} <= {"ties", "explained"}
+    # a summarized entry waiting for its period is named, not a difference
+    waiting = journal_tie_out(qbo_tb=report, qbo_postings=postings, intacct_tb=complete, flow_batches=flow,
+                              routed=routed, held={"3": "unmapped_account"}, ctx=context, entities=["US"],
+                              default_entity="US", pending={"1"})  # fmt: skip
+    rows = {r["account"]: r for r in waiting.to_dict("records")}
+    assert "journal entry JE-1 waits for its summary period to end: -100.00" in rows["62000"]["reason"]
+    assert rows["62000"]["status"] == "differs"  # Intacct holds the entry's batch: waiting explains too much
