@@ -10,25 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+# the shared story helpers, under the names the journal entries stories use
+from flow_story import intacct_hook as intacct
+from flow_story import ledger as ledger
+from flow_story import qbo_hook as qbo
+
 REFERENCE_PREFIX = "QBO-JE-"
-
-
-def intacct() -> Any:
-    from qbo_intacct.hooks.intacct import IntacctHook
-
-    return IntacctHook()
-
-
-def qbo() -> Any:
-    from qbo_intacct.hooks.quickbooks import QuickBooksHook
-
-    return QuickBooksHook()
-
-
-def ledger() -> Any:
-    from qbo_intacct.ledger.repository import Ledger
-
-    return Ledger.from_connection()
 
 
 def flow_batches(entity: str = "US") -> list[dict[str, Any]]:
