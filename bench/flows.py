@@ -55,12 +55,13 @@ FLOWS: list[BenchFlow] = [
         before=("qbo_intacct_customers",),
         one_way=True,
     ),
-    # issue 17: journal entries post one way; a month's change is the month's new entries and a few edits
+    # issue 17: journal entries post one way; a month's change is the month's new entries and a few edits.
+    # Batches are known by their reference (QBO-JE-<Id>): RECORDNO differs between runs (make chaos).
     BenchFlow(
         "qbo_intacct_journal_entries",
         "JournalEntry",
         "GLBATCH",
-        "RECORDNO",
+        "REFERENCENO",
         monthly_change_rate=0.1,
         qbo_edit="amount",
         one_way=True,

@@ -25,8 +25,10 @@ subsidiary.
      difference, never a re-post of the period.
    Each batch's reference is `QBO-JE-<QuickBooks Id>` (summaries: `QBO-JE-SUM-<entity>-<period>`)
    and its title carries the QuickBooks number. Entries in a period Intacct has closed are held.
-6. Ties out: per entity, account and month posted into, the QuickBooks entries through the mapping
-   against Intacct's GL from this flow's batches; differences go in the summary.
+6. Ties out: per entity, account and month posted into, QuickBooks' trial balance through the
+   mapping against Intacct's trial balance. What journal entries do not explain (other QuickBooks
+   transactions, Intacct's own documents, held entries) is named as such; any other difference
+   goes in the summary with the entity, account and amount.
 
 **Params**: `dry_run` shows the batches and posts nothing; `full_refresh` reads everything.
 

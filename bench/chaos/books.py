@@ -22,8 +22,9 @@ import requests
 
 #: What each system assigns on its own (never part of a record's identity across runs).
 VOLATILE = frozenset(
-    {"Id", "SyncToken", "MetaData", "domain", "sparse", "RECORDNO", "WHENMODIFIED", "WHENCREATED", "WHENDUE"}
-)
+    {"Id", "SyncToken", "MetaData", "domain", "sparse", "RECORDNO", "WHENMODIFIED", "WHENCREATED", "WHENDUE",
+     "AUWHENCREATED"}  # transactions' creation time (GLBATCH, ARINVOICE, ...)
+)  # fmt: skip
 _SUFFIX = re.compile(r"\s*(\(\d+\)|-\d+)$")
 
 

@@ -20,7 +20,8 @@ from typing import Any
 from conftest import ROOT, Sandbox, environ, load_demo_books, private_token_store
 
 DEMO_WORKBOOK = ROOT / "include" / "mappings" / "qbo_intacct_mappings.xlsx"
-_READS = {"query", "read", "readByQuery", "readByName", "getAPISession", "token", "refresh", "readMore"}
+_READS = {"query", "read", "readByQuery", "readByName", "getAPISession", "token", "refresh", "readMore",
+          "get_trialbalance", "get_accountbalances"}  # fmt: skip
 
 
 @dataclass

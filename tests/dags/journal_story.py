@@ -10,25 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+# the shared story helpers, under the names the journal entries stories use
+from flow_story import intacct_hook as intacct
+from flow_story import ledger as ledger
+from flow_story import qbo_hook as qbo
+
 REFERENCE_PREFIX = "QBO-JE-"
-
-
-def intacct() -> Any:
-    from qbo_intacct.hooks.intacct import IntacctHook
-
-    return IntacctHook()
-
-
-def qbo() -> Any:
-    from qbo_intacct.hooks.quickbooks import QuickBooksHook
-
-    return QuickBooksHook()
-
-
-def ledger() -> Any:
-    from qbo_intacct.ledger.repository import Ledger
-
-    return Ledger.from_connection()
 
 
 def flow_batches(entity: str = "US") -> list[dict[str, Any]]:
@@ -51,17 +38,8 @@ def lines_of(batch: dict[str, Any]) -> list[dict[str, Any]]:
 
 def trial_balance(entity: str, start: dt.date, end: dt.date) -> dict[str, Decimal]:
     """Intacct's ``get_trialbalance`` for one entity and period: account -> debits minus credits."""
-    from qbo_intacct.hooks.intacct import IntacctFunction
-
-    payload = {"startdate": start, "enddate": end, "showzerobalances": "false", "locationid": entity}
-    (result,) = intacct().run_functions(
-        [IntacctFunction("get_trialbalance", payload, f"test-tb:{uuid.uuid4()}")], entity_id=""
-    )
-    assert result.ok, result.errors
-    out: dict[str, Decimal] = {}
-    for row in result.records:
-        out[str(row["glaccountno"])] = Decimal(str(row["debits"])) - Decimal(str(row["credits"]))
-    return out
+    rows = intacct().trial_balance(start, end, entity_id=entity)
+    return {row["glaccountno"]: row["debits"] - row["credits"] for row in rows}
 
 
 def month_bounds(month: str) -> tuple[dt.date, dt.date]:
@@ -119,3 +97,34 @@ def signed_lines(batch: dict[str, Any]) -> dict[str, Decimal]:
         sign = 1 if str(line["TR_TYPE"]) == "1" else -1
         out[str(line["ACCOUNTNO"])] += sign * Decimal(str(line["AMOUNT"]))
     return dict(out)
+
+
+def mapped_journal_movement(month: str, entity: str, skip: set[str]) -> dict[str, Decimal]:
+    """What the flow should have moved in Intacct's GL: the month's QuickBooks journal entries (but
+    ``skip``, the held ones) through the workbook's account mapping, home currency, to the cent.
+    Computed here from QuickBooks and the workbook, not from anything the flow reports."""
+    from decimal import ROUND_HALF_UP
+
+    from qbo_intacct.flows.engine import load_workbook_mappings
+
+    mappings = load_workbook_mappings()
+    hook = qbo()
+    names = {a["Id"]: a.get("FullyQualifiedName") or a["Name"] for a in hook.iter_query("Account")}
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for entry in hook.iter_query("JournalEntry"):
+        if not str(entry["TxnDate"]).startswith(month) or entry["Id"] in skip:
+            continue
+        rate = Decimal(str(entry.get("ExchangeRate") or 1))
+        for line in entry["Line"]:
+            detail = line["JournalEntryLineDetail"]
+            account = mappings.gl_account(names[detail["AccountRef"]["value"]], entity)
+            home = (Decimal(str(line["Amount"])) * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            out[str(account)] += home if detail["PostingType"] == "Debit" else -home
+    return {k: v for k, v in out.items() if v}
+
+
+def comparison(run_summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's staged trial-balance comparison (every entity, month and account row)."""
+    from qbo_intacct.flows.staging import read_staged
+
+    return read_staged(run_summary["tie_out"]["comparison"]).to_dict("records")

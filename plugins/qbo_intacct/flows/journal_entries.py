@@ -702,26 +702,131 @@ def hold_draft(hold: Hold) -> Any:
     return ReviewDraft(FLOW, "qbo", hold.entry_id, hold.reason_code, hold.detail, (), hold.fingerprint, context)
 
 
-# ------------------------------------------------------------------------------------ tie-out
+# ------------------------------------------------------------------------------------ trial-balance tie-out
+
+#: What the QuickBooks GeneralLedger report calls this flow's source transactions.
+JOURNAL_TXN_TYPE = "Journal Entry"
 
 
-def gl_movement(lines: Iterable[GlLine]) -> dict[tuple[str, str], Decimal]:
-    """(entity, account) -> base-currency movement (debit positive) of mapped lines."""
-    out: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for line in lines:
-        if line.base is not None:
-            out[(line.entity, line.account)] += line.base
-    return dict(out)
+def routed_lines(record: Mapping[str, Any], ctx: JournalContext) -> list[dict[str, Any]]:
+    """Every posting line of a QuickBooks entry with the entity the routing sheet gives it ("" when
+    it decides none) and its QuickBooks account and home-currency amount (debit positive, rounded
+    per line as QuickBooks rounds its reports). Held entries included: the tie-out explains them."""
+    rid, number = str(record.get("Id")), str(record.get("DocNumber") or "")
+    currency = _ref(record.get("CurrencyRef")) or ctx.home_currency
+    rate = _number(record.get("ExchangeRate") or 1) if currency != ctx.home_currency else Decimal(1)
+    header_department = _ref(record.get("DepartmentRef"))
+    out = []
+    for line in record.get("Line") or []:
+        detail = line.get("JournalEntryLineDetail")
+        amount = _number(line.get("Amount") or 0)
+        if not isinstance(detail, Mapping) or not amount or not rate:
+            continue  # nothing posts, or a value mapping holds the entry for (QuickBooks posts no such line)
+        klass = ctx.classes.get(_ref(detail.get("ClassRef")) or "")
+        department = ctx.departments.get(_ref(detail.get("DepartmentRef")) or header_department or "")
+        route = ctx.mappings.route(klass, department)
+        sign = 1 if detail.get("PostingType") == "Debit" else -1
+        out.append({"entry_id": rid, "number": number, "entity": route.entity if route else "",
+                    "qbo_account": account_name(ctx, detail.get("AccountRef")),
+                    "amount": sign * cents(amount * rate)})  # fmt: skip
+    return out
 
 
-def tie_out(
-    expected: Mapping[tuple[str, str], Decimal], actual: Mapping[tuple[str, str], Decimal]
-) -> list[dict[str, str]]:
-    """Per entity and account: QuickBooks (mapped) vs Intacct; only rows that differ, to the cent."""
-    rows = []
-    for entity, account in sorted(set(expected) | set(actual)):
-        q, i = expected.get((entity, account), ZERO), actual.get((entity, account), ZERO)
-        if cents(q) != cents(i):
-            rows.append({"entity": entity, "account": account, "quickbooks": f"{cents(q):f}",
-                         "intacct": f"{cents(i):f}", "difference": f"{cents(i - q):f}"})  # fmt: skip
-    return rows
+def _number(value: Any) -> Decimal:
+    """A finite Decimal, or zero for a value that is not a number (mapping holds such entries)."""
+    try:
+        number = Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        return ZERO
+    return number if number.is_finite() else ZERO
+
+
+def journal_tie_out(
+    *,
+    qbo_tb: Any,
+    qbo_postings: Any,
+    intacct_tb: Any,
+    flow_batches: Any,
+    routed: Any,
+    held: Mapping[str, str],
+    ctx: JournalContext,
+    entities: Sequence[str],
+    default_entity: str,
+    pending: Iterable[str] = (),
+) -> Any:
+    """One period's tie-out (:func:`qbo_intacct.flows.trial_balance.compare_trial_balances`) in the
+    entities this flow posted into: QuickBooks' TrialBalance report, split by entity with the routed
+    journal-entry lines (the rest stays with ``default_entity``), against Intacct's trial balance.
+
+    Like with like: both trial balances hold more than this flow posts, so the comparison names what
+    it is not responsible for, each read from the systems' own reports, and flags only the rest:
+
+    - QuickBooks postings of other transaction types (``qbo_postings``, the GeneralLedger report:
+      invoices, payments, bills, ...): other flows sync them, or nobody does yet;
+    - Intacct postings that are not this flow's batches (``intacct_tb`` minus ``flow_batches``):
+      Intacct's own AR/AP documents and journals keyed there;
+    - entries held for review (``held``: entry id -> why), in QuickBooks and not in Intacct;
+    - summarized entries waiting for their period to end (``pending``: entry ids; a Day period
+      leaves the rest of the month waiting);
+    - lines on a control account posted to the workbook's clearing account instead.
+
+    So a ``differs`` row is a real difference between QuickBooks journal entries and this flow's
+    batches: an entry not posted, a batch changed or posted by hand under the flow's reference, a
+    mapping changed since the entry posted. Frames as in :mod:`qbo_intacct.flows.trial_balance`;
+    ``routed``: :func:`routed_lines` rows of every entry dated in the period."""
+    import pandas as pd
+
+    from qbo_intacct.flows.trial_balance import (
+        EXPLAINED_COLUMNS,
+        allocate_to_entities,
+        as_account_map,
+        compare_trial_balances,
+        frame,
+        mapped_account,
+    )
+
+    scope = set(entities)
+    amap = as_account_map(ctx.mappings)
+    known = routed[routed["entity"] != ""] if len(routed) else routed
+    qbo = allocate_to_entities(qbo_tb, known[["entity", "qbo_account", "amount"]], default_entity)
+    qbo = qbo[qbo["entity"].isin(scope)]
+    intacct = intacct_tb[intacct_tb["entity"].isin(scope)]
+    explained: list[dict[str, Any]] = []
+    if default_entity in scope:
+        for row in qbo_postings.itertuples(index=False):
+            if row.txn_type != JOURNAL_TXN_TYPE and row.amount:
+                explained.append({"entity": default_entity,
+                                  "account": mapped_account(amap, row.qbo_account, default_entity),
+                                  "amount": -row.amount,
+                                  "reason": f"QuickBooks {row.txn_type} postings (not journal entries)"})  # fmt: skip
+    other: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for row in intacct.itertuples(index=False):
+        other[(row.entity, row.account)] += row.amount
+    for row in flow_batches.itertuples(index=False):
+        other[(row.entity, row.account)] -= row.amount
+    for (entity, account), amount in sorted(other.items()):
+        if amount and entity in scope:
+            explained.append({"entity": entity, "account": account, "amount": amount,
+                              "reason": "Intacct postings other than this flow's batches"})  # fmt: skip
+    waiting = set(pending)
+    for row in known.itertuples(index=False) if len(known) else ():
+        if row.entity not in scope:
+            continue
+        account = mapped_account(amap, row.qbo_account, row.entity)
+        if row.entry_id in waiting and row.entry_id not in held:
+            explained.append({"entity": row.entity, "account": account, "amount": -row.amount,
+                              "reason": f"journal entry {row.number or row.entry_id} waits for its summary "
+                                        "period to end"})  # fmt: skip
+        elif row.entry_id in held:
+            explained.append({"entity": row.entity, "account": account, "amount": -row.amount,
+                              "reason": f"held for review: journal entry {row.number or row.entry_id} "
+                                        f"({held[row.entry_id]})"})  # fmt: skip
+        elif account in ctx.closed_accounts:
+            clearing = ctx.mappings.clearing_account(account, row.entity)
+            if clearing:
+                reason = f"posted to clearing account {clearing} instead of control account {account}"
+                explained += [{"entity": row.entity, "account": account, "amount": -row.amount, "reason": reason},
+                              {"entity": row.entity, "account": clearing, "amount": row.amount,
+                               "reason": reason}]  # fmt: skip
+    result = compare_trial_balances(qbo, intacct, amap, explained=frame(explained, EXPLAINED_COLUMNS))
+    return pd.DataFrame(result)

@@ -200,3 +200,69 @@ def test_summarized_sums_a_month_waits_for_its_end_and_adjusts_for_late_changes(
         "62000": Decimal("-20.00"),
         "21000": Decimal("20.00"),
     }
+
+
+def test_tie_out_splits_the_report_by_routing_and_names_what_the_flow_does_not_post() -> None:
+    """journal_tie_out on frames: the report split by the routed lines, QuickBooks invoices, Intacct's
+    own postings, a held entry and a clearing account explained; a batch missing is a difference."""
+    import pandas as pd
+
+    from qbo_intacct.flows.journal_entries import journal_tie_out, routed_lines
+    from qbo_intacct.flows.trial_balance import frame
+
+    mappings = FakeMappings(clearing=[ClearingAccount("11000", None, "21000")])
+    context = ctx(mappings)
+    records = [
+        je("1", "2026-05-02", ("Debit", "2", "100.00", "1"), ("Credit", "1", "100.00", "1")),  # US
+        je("2", "2026-05-03", ("Debit", "2", "40.00", "2"), ("Credit", "1", "40.00", "2"), number="JE-UK"),  # UK
+        je("3", "2026-05-04", ("Debit", "1", "7.00", "1"), ("Credit", "5", "7.00", "1"), number="JE-HELD"),
+        je("4", "2026-05-05", ("Debit", "1", "9.00", "1"), ("Credit", "4", "9.00", "1"), number="JE-AR"),
+    ]
+    routed = pd.DataFrame([x for r in records for x in routed_lines(r, context)])
+    assert set(routed["entity"]) == {"US", "UK"}
+    report = frame([{"qbo_account": "Software", "amount": "190.00"}, {"qbo_account": "Checking", "amount": "-124.00"},
+                    {"qbo_account": "Grants", "amount": "-7.00"}, {"qbo_account": "A/R", "amount": "-59.00"}],
+                   ["qbo_account", "amount"])  # fmt: skip
+    postings = frame([{"qbo_account": "Software", "txn_type": "Bill", "amount": "50.00"},
+                      {"qbo_account": "A/R", "txn_type": "Payment", "amount": "-50.00"}],
+                     ["qbo_account", "txn_type", "amount"])  # fmt: skip
+    intacct_tb = frame([{"entity": "US", "account": "62000", "amount": "100.00"},
+                        {"entity": "US", "account": "10100", "amount": "-91.00"},
+                        {"entity": "US", "account": "21000", "amount": "-9.00"},
+                        {"entity": "US", "account": "30000", "amount": "5.00"},
+                        {"entity": "US", "account": "10500", "amount": "-5.00"},
+                        {"entity": "UK", "account": "62000", "amount": "40.00"}],
+                       ["entity", "account", "amount"])  # fmt: skip
+    batches = frame([{"entity": "US", "account": "62000", "amount": "100.00"},
+                     {"entity": "US", "account": "10100", "amount": "-91.00"},
+                     {"entity": "US", "account": "21000", "amount": "-9.00"},
+                     {"entity": "UK", "account": "62000", "amount": "40.00"}],
+                    ["entity", "account", "amount"])  # fmt: skip
+
+    def run(intacct: pd.DataFrame, flow: pd.DataFrame) -> dict[tuple[str, str], dict]:
+        out = journal_tie_out(qbo_tb=report, qbo_postings=postings, intacct_tb=intacct, flow_batches=flow,
+                              routed=routed, held={"3": "unmapped_account"}, ctx=context, entities=["US", "UK"],
+                              default_entity="US")  # fmt: skip
+        return {(r["entity"], r["account"]): r for r in out.to_dict("records")}
+
+    rows = run(intacct_tb, batches)
+    assert {k: r["status"] for k, r in rows.items() if r["status"] == "differs"} == {("UK", "10100"): "differs"}
+    # the UK batch's credit line is missing in Intacct (the planted difference), named with its account
+    assert rows[("UK", "10100")]["unexplained"] == Decimal("40.00")
+    assert rows[("UK", "10100")]["qbo_accounts"] == "Checking"
+    assert "QuickBooks Bill postings (not journal entries): -50.00" in rows[("US", "62000")]["reason"]
+    assert "held for review: journal entry JE-HELD (unmapped_account)" in rows[("US", "(unmapped) Grants")]["reason"]
+    assert "clearing account 21000" in rows[("US", "11000")]["reason"]
+    assert "Intacct postings other than this flow's batches: 5.00" in rows[("US", "30000")]["reason"]
+    complete = pd.concat([intacct_tb, frame([{"entity": "UK", "account": "10100", "amount": "-40.00"}],
+                                            ["entity", "account", "amount"])])  # fmt: skip
+    flow = pd.concat([batches, frame([{"entity": "UK", "account": "10100", "amount": "-40.00"}],
+                                     ["entity", "account", "amount"])])  # fmt: skip
+    assert {r["status"] for r in run(complete, flow).values()} <= {"ties", "explained"}
+    # a summarized entry waiting for its period is named, not a difference
+    waiting = journal_tie_out(qbo_tb=report, qbo_postings=postings, intacct_tb=complete, flow_batches=flow,
+                              routed=routed, held={"3": "unmapped_account"}, ctx=context, entities=["US"],
+                              default_entity="US", pending={"1"})  # fmt: skip
+    rows = {r["account"]: r for r in waiting.to_dict("records")}
+    assert "journal entry JE-1 waits for its summary period to end: -100.00" in rows["62000"]["reason"]
+    assert rows["62000"]["status"] == "differs"  # Intacct holds the entry's batch: waiting explains too much
