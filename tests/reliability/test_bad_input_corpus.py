@@ -1,6 +1,6 @@
 """The bad-input corpus: each case, its expected outcome, run through the code the flows run.
 
-Three families, as the reliability issue lists them:
+Four families, as the reliability issue lists them:
 
 - **workbook**: finance's mapping workbook broken every way we know; the run must stop before any
   read or write with one :class:`MappingWorkbookError` that names the file, sheet or cell (never a
@@ -9,6 +9,9 @@ Three families, as the reliability issue lists them:
   ``target_frame``, what the ``validate`` task runs): a record that cannot sync is held with a reason
   naming the record and the field, the others in the batch map on; text that is odd but legal
   (quotes, ampersands, ``]]>``, right-to-left, emoji, 4,000 characters, a leading ``=``) maps verbatim;
+- **documents**: invoices and journal entries with values QuickBooks should never send or that are
+  typos (NaN, a date in 9999, no customer, a rate of zero, a line neither debit nor credit): the one
+  document is held naming the field, the batch maps on;
 - **replies**: malformed answers from the APIs, served over real HTTP by a loopback server, must
   raise the hook's own typed error with a sentence that says what came back, never a parser's traceback.
 

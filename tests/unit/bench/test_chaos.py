@@ -131,4 +131,4 @@ def test_the_corpus_table_is_read_from_the_corpus_module() -> None:
 
     cases = suites.corpus_cases()
     assert len(cases) >= 40
-    assert {c["family"] for c in cases} == {"workbook", "records", "replies"}
+    assert {c["family"] for c in cases} == {"workbook", "records", "documents", "replies"}
