@@ -704,7 +704,9 @@ class IntacctState:
         """Legacy reverse_invoice: the original becomes "Reversed", a negative "Reversal" is added."""
         return self._reverse_document("ARINVOICE", recordno, reverse_date, entity_id=entity_id, when=when)
 
-    def reverse_bill(self, recordno: int, reverse_date: Any, *, entity_id: str | None = None, when: Any = None) -> Record:
+    def reverse_bill(
+        self, recordno: int, reverse_date: Any, *, entity_id: str | None = None, when: Any = None
+    ) -> Record:
         """Legacy reverse_bill (I-BILL; IPHP ``BillReverse``), the same shape as reverse_invoice. Sandbox
         choice (effects undocumented): as for invoices, a bill with payments applied, or still in Draft
         or Submitted, is refused; the original becomes "Reversed" and a negative "Reversal" is added."""
