@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.dag, pytest.mark.slow]  # ~2.5 min alone: over make te
 
 FLOW = "bills"
 FIELDS = ["RECORDNO", "RECORDID", "DOCNUMBER", "VENDORID", "STATE", "CURRENCY", "MEGAENTITYID",
-          "TRX_TOTALENTERED", "TRX_TOTALPAID", "TRX_TOTALDUE", "EXCHANGE_RATE", "BASECURR"]  # fmt: skip
+          "TRX_TOTALENTERED", "TRX_TOTALPAID", "TRX_TOTALDUE", "EXCHANGE_RATE", "BASECURR", "WHENCREATED"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +190,117 @@ def test_second_run_writes_nothing(second: RunResult) -> None:
     assert second.state == "success"
     assert second.writes == {"qbo": 0, "intacct": 0}
     assert second.summary["created"] == second.summary["updated"] == 0
+
+
+# ------------------------------------------------------------------------------------ later runs
+
+
+def _own_submitted(first_state: dict[str, Any]) -> list[dict[str, Any]]:
+    linked = set(first_state["vendor_links"].values())
+    return [
+        r
+        for r in first_state["APBILL"]
+        if r["STATE"] == "Submitted"
+        and not r.get("DOCNUMBER")
+        and r["VENDORID"] in linked
+        and str(r["WHENCREATED"]) > "2025-10-31"  # the demo books are closed through October
+    ]
+
+
+def _approve(record: dict[str, Any]) -> None:
+    """Intacct's approval (the sandbox takes the state on update: the XML API has no approve function)."""
+    (result,) = _intacct().update(
+        "APBILL", [{"RECORDNO": record["RECORDNO"], "STATE": "Approved"}], keys=[record["RECORDNO"]],
+        entity_id=record["MEGAENTITYID"],
+    )  # fmt: skip
+    assert result.ok, result
+
+
+@pytest.fixture(scope="module")
+def changes(story: Story, second: RunResult, first_state: dict[str, Any]) -> dict[str, Any]:
+    """In Intacct a submitted bill approved; in QuickBooks an open synced bill's line edited, another deleted."""
+    qbo = _qbo()
+    approved = _own_submitted(first_state)[0]
+    _approve(approved)
+    posted = {
+        r["DOCNUMBER"].removeprefix("QBO Bill "): r
+        for r in _intacct_bills()
+        if str(r.get("DOCNUMBER") or "").startswith("QBO Bill ") and r["STATE"] == "Posted"
+    }
+    open_bills = [q for q in qbo.iter_query("Bill") if q["Id"] in posted and q["Balance"] == q["TotalAmt"]]
+    edited, deleted = open_bills[0], open_bills[1]
+    lines = [dict(line) for line in edited["Line"]]
+    lines[0]["Amount"] = Decimal(str(lines[0]["Amount"])) + Decimal("10.00")
+    updated = qbo.update("Bill", {"Id": edited["Id"], "SyncToken": edited["SyncToken"], "Line": lines},
+                         request_id="test-bill-edit", sparse=True)  # fmt: skip
+    qbo.delete("Bill", deleted["Id"], deleted["SyncToken"], request_id="test-bill-delete")
+    return {"run": story.run("changes"), "approved": approved, "edited": updated, "deleted": deleted,
+            "deleted_intacct": posted[deleted["Id"]]}  # fmt: skip
+
+
+def test_approved_intacct_bill_goes_to_quickbooks(changes: dict[str, Any]) -> None:
+    assert changes["run"].state == "success"
+    number = changes["approved"]["RECORDNO"]
+    found = [
+        q for q in _qbo().iter_query("Bill") if str(q.get("PrivateNote") or "").endswith(f"[Intacct bill {number}]")
+    ]
+    assert len(found) == 1
+    assert Decimal(str(found[0]["TotalAmt"])) == Decimal(str(changes["approved"]["TRX_TOTALENTERED"]))
+    (link,) = [link for link in _ledger().links(FLOW) if link.target_id == f"APBILL:{number}"]
+    assert link.target_hashes["state"] == "Approved"
+
+
+def test_edit_in_quickbooks_updates_the_unpaid_intacct_bill(changes: dict[str, Any]) -> None:
+    edited = changes["edited"]
+    (row,) = [r for r in _intacct_bills() if r.get("DOCNUMBER") == f"QBO Bill {edited['Id']}"]
+    assert Decimal(str(row["TRX_TOTALENTERED"])) == Decimal(str(edited["TotalAmt"]))
+    assert changes["run"].summary["updated"] >= 2  # the edit and the reversal
+
+
+def test_delete_in_quickbooks_reverses_the_intacct_bill(changes: dict[str, Any]) -> None:
+    number = changes["deleted_intacct"]["RECORDNO"]
+    rows = {r["RECORDNO"]: r for r in _intacct_bills()}
+    assert rows[number]["STATE"] == "Reversed"  # kept, reversed: never deleted
+    assert changes["run"].summary["reasons"].get("deleted_in_quickbooks") == 1
+
+
+@pytest.fixture(scope="module")
+def killed(story: Story, changes: dict[str, Any], first_state: dict[str, Any]) -> dict[str, Any]:
+    """A new QuickBooks bill and another Intacct bill approved; the run dies after both loads (the record
+    step never runs), then the next run."""
+    vendor_qbo_id = next(iter(first_state["vendor_links"]))
+    new = _qbo().create(
+        "Bill",
+        {"VendorRef": {"value": vendor_qbo_id}, "DocNumber": "KILL-1", "TxnDate": "2025-11-20",
+         "DepartmentRef": {"value": "1"},
+         "Line": [{"Amount": Decimal("123.45"), "DetailType": "AccountBasedExpenseLineDetail",
+                   "AccountBasedExpenseLineDetail": {"AccountRef": {"value": "39"}}}]},
+        request_id="test-bill-kill",
+    )  # fmt: skip
+    approved = _own_submitted(first_state)[1]
+    _approve(approved)
+    dead = story.run("killed", mark_success_pattern="^(record|report)$")
+    return {"new": new, "approved": approved, "dead": dead, "run": story.run("after_kill")}
+
+
+def test_kill_after_load_and_rerun_duplicate_nothing(killed: dict[str, Any]) -> None:
+    assert killed["dead"].writes == {"qbo": 1, "intacct": 1}
+    run = killed["run"]
+    assert run.state == "success"
+    assert run.writes == {"qbo": 0, "intacct": 0}
+    ours = [r for r in _intacct_bills() if r.get("DOCNUMBER") == f"QBO Bill {killed['new']['Id']}"]
+    assert len(ours) == 1
+    number = killed["approved"]["RECORDNO"]
+    theirs = [
+        q for q in _qbo().iter_query("Bill") if str(q.get("PrivateNote") or "").endswith(f"[Intacct bill {number}]")
+    ]
+    assert len(theirs) == 1
+    links = _ledger().links(FLOW)
+    assert f"Bill:{killed['new']['Id']}" in {link.source_id for link in links}
+    assert f"APBILL:{number}" in {link.target_id for link in links}
+
+
+def test_every_bill_is_linked_once(killed: dict[str, Any]) -> None:
+    links = _ledger().links(FLOW)
+    assert len({link.source_id for link in links}) == len(links)
+    assert len({link.target_id for link in links}) == len(links)
