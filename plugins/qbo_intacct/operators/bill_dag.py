@@ -154,3 +154,91 @@ def build_bill_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = None) -> DA
 
         report(record(run, planned, load_intacct.output, load_qbo.output))
     return dag
+
+
+def build_bill_payment_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = None) -> DAG:
+    """``qbo_intacct_bill_payments``: prepare -> extract both sides' payments in the window -> gather ->
+    plan -> load_intacct, load_qbo -> record -> report; after each bills run (Asset) and on its cron."""
+    asset = flow_asset(spec)
+    flow = spec.name
+    with DAG(
+        dag_id=spec.dag_id,
+        description="Bill payments both ways between QuickBooks and Sage Intacct, against linked bills only",
+        schedule=document_schedule(spec),
+        start_date=start_date or pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=doc_md,
+        tags=["qbo_intacct", "documents", flow],
+        params={
+            "dry_run": Param(False, type="boolean", title="Dry run (plan only)"),
+            "full_refresh": Param(False, type="boolean", title="Full refresh"),
+        },
+        default_args={"owner": "qbo_intacct", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+    ) as dag:
+
+        @task(retries=0)
+        def prepare() -> dict:
+            from qbo_intacct.flows.engine import prepare_step
+
+            return prepare_step(spec, get_current_context())
+
+        run = prepare()
+        qbo_changed = QuickBooksExtractOperator(
+            task_id="extract_qbo_bill_payments", flow=flow, entity="BillPayment", window=run["window"], pool="qbo_api"
+        )
+        intacct_changed = IntacctExtractOperator(
+            task_id="extract_intacct_appymts",
+            flow=flow,
+            object_name="APPYMT",
+            fields=list(spec.intacct_fields),
+            id_field="RECORDNO",
+            window=run["window"],
+            pool="intacct_api",
+        )
+
+        @task(pool="qbo_api")
+        def extract_qbo_lists() -> dict:
+            from qbo_intacct.flows.runtime import stage_records
+            from qbo_intacct.hooks.quickbooks import QuickBooksHook
+
+            hook, run_id, before = QuickBooksHook(), get_current_context()["run_id"], _usage_now()
+            rows = list(hook.iter_query("Account"))
+            _publish_usage(before)
+            return {"Account": stage_records(rows, id_field="Id", flow=flow, run_id=run_id, name="qbo_account")}
+
+        @task
+        def gather(qbo: dict, intacct: dict) -> dict:
+            from qbo_intacct.flows.bill_payments import gather_step
+
+            before = _usage_now()
+            out = gather_step(get_current_context(), qbo, intacct)
+            _publish_usage(before)
+            return out
+
+        @task
+        def plan(run: dict, gathered: dict, lookups: dict) -> dict:
+            from qbo_intacct.flows.bill_payments import plan_step
+
+            return plan_step(get_current_context(), run, gathered, lookups)
+
+        planned = plan(run, gather(qbo_changed.output, intacct_changed.output), extract_qbo_lists())
+        load_intacct = IntacctFunctionsOperator(
+            task_id="load_intacct", flow=flow, writes=planned["intacct_writes"], pool="intacct_api"
+        )
+        load_qbo = QuickBooksUpsertOperator(task_id="load_qbo", flow=flow, writes=planned["qbo_writes"], pool="qbo_api")
+
+        @task
+        def record(run: dict, planned: dict, intacct_results: dict, qbo_results: dict) -> dict:
+            from qbo_intacct.flows.bill_payments import record_step
+
+            return record_step(get_current_context(), run, planned, intacct_results, qbo_results)
+
+        @task(outlets=[asset])
+        def report(summary: dict) -> str:
+            from qbo_intacct.flows.bill_payments import report_step
+
+            return report_step(get_current_context(), summary, asset)
+
+        report(record(run, planned, load_intacct.output, load_qbo.output))
+    return dag
