@@ -69,11 +69,13 @@ def several(story: Story, first: RunResult) -> dict[str, Any]:
     (vendor, currency), pair = next((k, v[:2]) for k, v in by_vendor.items() if len(v) >= 2 and k[1] == "USD")
     part = (Decimal(str(pair[1]["TotalAmt"])) / 2).quantize(Decimal("0.01"))
     amounts = [Decimal(str(pair[0]["TotalAmt"])), part]
+    lines = [
+        {"Amount": a, "LinkedTxn": [{"TxnId": q["Id"], "TxnType": "Bill"}]} for q, a in zip(pair, amounts, strict=True)
+    ]
     payment = _qbo().create(
         "BillPayment",
         {"VendorRef": {"value": vendor}, "PayType": "Check", "TotalAmt": sum(amounts), "TxnDate": "2025-12-01",
-         "CheckPayment": {"BankAccountRef": {"value": "1"}}, "CurrencyRef": {"value": currency},
-         "Line": [{"Amount": a, "LinkedTxn": [{"TxnId": q["Id"], "TxnType": "Bill"}]} for q, a in zip(pair, amounts, strict=True)]},
+         "CheckPayment": {"BankAccountRef": {"value": "1"}}, "CurrencyRef": {"value": currency}, "Line": lines},
         request_id="test-billpayment-several",
     )  # fmt: skip
     return {"payment": payment, "bills": pair, "run": story.run("second")}
