@@ -61,7 +61,7 @@ FLOWS: list[BenchFlow] = [
         "qbo_intacct_bills",
         "Bill",
         "APBILL",
-        "RECORDNO",
+        "RECORDID",
         monthly_change_rate=0.1,
         kind="document",
         before=("qbo_intacct_vendors",),
