@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from flow_story import FlowStory as Story
 from flow_story import RunResult, flow_story
+from flow_story import intacct_hook as _intacct
+from flow_story import ledger as _ledger
+from flow_story import qbo_hook as _qbo
 
 pytestmark = [pytest.mark.dag, pytest.mark.slow]  # ~2.5 min alone: over make test's budget
 
@@ -29,24 +32,6 @@ def story(sandboxes, airflow_db, tmp_path_factory) -> Iterator[Story]:
     with flow_story("qbo_intacct_bills", sandboxes, tmp_path_factory.mktemp("bills")) as story:
         story.vendors = Story("qbo_intacct_vendors", story.home, sandboxes)
         yield story
-
-
-def _ledger() -> Any:
-    from qbo_intacct.ledger.repository import Ledger
-
-    return Ledger.from_connection()
-
-
-def _qbo() -> Any:
-    from qbo_intacct.hooks.quickbooks import QuickBooksHook
-
-    return QuickBooksHook()
-
-
-def _intacct() -> Any:
-    from qbo_intacct.hooks.intacct import IntacctHook
-
-    return IntacctHook()
 
 
 def _intacct_bills() -> list[dict[str, Any]]:
