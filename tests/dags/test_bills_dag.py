@@ -289,3 +289,6 @@ def test_every_bill_is_linked_once(killed: dict[str, Any]) -> None:
     links = _ledger().links(FLOW)
     assert len({link.source_id for link in links}) == len(links)
     assert len({link.target_id for link in links}) == len(links)
+    # a reversed bill stays linked to its original, never to the Reversal record Intacct adds
+    assert "Reversal" not in {(link.target_hashes or {}).get("state") for link in links}
+    assert "Reversed" in {(link.target_hashes or {}).get("state") for link in links}

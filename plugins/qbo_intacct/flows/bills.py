@@ -711,6 +711,9 @@ def plan(
             _plan_linked(step, bill, link, partners, refused, write)
             continue
         step.state = bill.state if bill.side == "intacct" else ""
+        if bill.side == "intacct" and bill.state in REVERSED_STATES and bill.own_partner:
+            step.reason = "reversal_of_synced_bill"  # the Reversal record Intacct adds: its original stays linked
+            continue
         if bill.own_partner:  # written by the sync from the other side: found again, never sent back
             other = intacct_key(bill.own_partner) if bill.side == "qbo" else qbo_key(bill.own_partner)
             step.action, step.reason = "link", "written_by_sync"

@@ -265,3 +265,12 @@ def test_delete_reverses_while_unpaid_never_deletes(mappings: Any) -> None:
     paid = {"APBILL:5": {"RECORDNO": "5", "STATE": "Paid", "TRX_TOTALPAID": "150.50"}}
     (step,), writes, _ = _plan([], deleted=[{"id": "101"}], links={"Bill:101": link}, partners=paid)
     assert (step.action, writes) == ("review", [])
+
+
+def test_the_reversal_record_of_a_synced_bill_is_not_linked_in_its_place(mappings: Any) -> None:
+    reversal = b.map_intacct_bill(
+        _intacct_bill(RECORDNO="56", STATE="Reversal", DOCNUMBER="QBO Bill 101"), _ctx(mappings)
+    )
+    (step,), qbo_writes, ia_writes = _plan([reversal])
+    assert (step.action, step.reason, step.link_source) == ("skip", "reversal_of_synced_bill", None)
+    assert qbo_writes == ia_writes == []
