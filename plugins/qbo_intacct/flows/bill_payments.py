@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import pandas as pd
-
 from qbo_intacct.flows import bills as b
 from qbo_intacct.flows.declaration import FlowMappingError, FlowSpec
 from qbo_intacct.flows.matching import StrongId, normalize_reference
@@ -413,6 +411,7 @@ def gather_step(context: Mapping[str, Any], qbo_changed: Any, intacct_changed: A
 
 
 def plan_step(context: Mapping[str, Any], run: Mapping[str, Any], gathered: Mapping[str, Any], lookups: Any) -> dict:
+    import pandas as pd
     from airflow.sdk import Variable
 
     from qbo_intacct.flows.bill_steps import last_detail

@@ -171,8 +171,18 @@ def build_bill_payment_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = Non
         doc_md=doc_md,
         tags=["qbo_intacct", "documents", flow],
         params={
-            "dry_run": Param(False, type="boolean", title="Dry run (plan only)"),
-            "full_refresh": Param(False, type="boolean", title="Full refresh"),
+            "dry_run": Param(
+                False,
+                type="boolean",
+                title="Dry run (plan only)",
+                description="Show what the run would apply (staged as plan.parquet); write nothing",
+            ),
+            "full_refresh": Param(
+                False,
+                type="boolean",
+                title="Full refresh",
+                description="Read every bill payment on both sides, not only those changed",
+            ),
         },
         default_args={"owner": "qbo_intacct", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
     ) as dag:
