@@ -55,6 +55,19 @@ FLOWS: list[BenchFlow] = [
         before=("qbo_intacct_customers",),
         one_way=True,
     ),
+    # issue 16: bills both ways, after vendors; the harness edits QuickBooks bills only (memo), which the
+    # flow carries to Intacct; no naive baseline (the invoice baseline posts AR documents)
+    BenchFlow(
+        "qbo_intacct_bills",
+        "Bill",
+        "APBILL",
+        "RECORDID",
+        monthly_change_rate=0.1,
+        kind="document",
+        before=("qbo_intacct_vendors",),
+        one_way=True,
+        baseline=False,
+    ),
     # issue 17: journal entries post one way; a month's change is the month's new entries and a few edits.
     # Batches are known by their reference (QBO-JE-<Id>): RECORDNO differs between runs (make chaos).
     BenchFlow(

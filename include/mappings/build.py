@@ -155,6 +155,19 @@ def journal_rows(hints: Mapping[str, Any]) -> Rows:
     }
 
 
+def bill_rows() -> Rows:
+    """The bills flow's sheet (issue 16): QuickBooks bills post in Intacct everywhere except the UK,
+    where they go through Intacct's approval; Intacct bills with several departments keep them as
+    the line's class (the default, written out)."""
+    return {
+        "BillSettings": [
+            {"Create As": "Posted", "Line Departments": "Class per line", "Notes": "every entity"},
+            {"Entity": "UK", "Create As": "Submitted", "Line Departments": "Class per line",
+             "Notes": "UK bills are approved in Intacct"},
+        ]
+    }  # fmt: skip
+
+
 def _entries(values: Mapping[str, str | None] | list[str]) -> list[ListEntry]:
     if isinstance(values, Mapping):
         return [ListEntry(v, values[v] or "") for v in sorted(v for v in values if v)]
@@ -210,7 +223,7 @@ def build_demo_workbook(manifest: Mapping[str, Any], out: Path) -> Path:
     """Write the demo group's mapping workbook from ``manifest["mapping_hints"]``."""
     hints = manifest.get("mapping_hints") or {}
     qbo_lists, intacct_lists = demo_lists(hints)
-    rows = {**demo_rows(hints), **journal_rows(hints)}
+    rows = {**demo_rows(hints), **journal_rows(hints), **bill_rows()}
     return build_workbook(out, qbo_lists=qbo_lists, intacct_lists=intacct_lists, rows=rows)
 
 

@@ -32,7 +32,7 @@ Choices where Intacct documents nothing (api-facts.md Part D):
   (count, sum, avg, min, max) group by the selected plain fields and come back as
   ``FUNCTION.FIELD`` elements (``COUNT.RECORDNO``): Intacct documents the aggregates, not the
   response.
-- Legacy functions served: create_invoice / update_invoice / reverse_invoice,
+- Legacy functions served: create_invoice / update_invoice / reverse_invoice, reverse_bill,
   create/update/delete_aradjustment and _apadjustment (the only way to write adjustments; the
   generic create/update of ARADJUSTMENT/APADJUSTMENT is refused, as of ARINVOICE),
   apply_arpayment, reverse_arpayment, get_trialbalance and get_accountbalances (ledger.py).
@@ -93,6 +93,7 @@ WRITE_FUNCTIONS = frozenset(
         "create_invoice",
         "update_invoice",
         "reverse_invoice",
+        "reverse_bill",
         "create_aradjustment",
         "update_aradjustment",
         "delete_aradjustment",
@@ -769,6 +770,17 @@ class Gateway:
         if not key.isdigit():
             raise IntacctBusinessError([generic_error("reverse_invoice needs key=RECORDNO.")])
         reversal = self.state.reverse_invoice(
+            int(key), _split_date(body.get("datereversed"), "datereversed"), entity_id=session.entity
+        )
+        out.body = f"<key>{reversal['RECORDNO']}</key>"
+        out.records_written = 1
+
+    def _fn_reverse_bill(self, out: FunctionOutcome, body: dict[str, Any], session: Session, alone: bool) -> None:
+        """Legacy reverse_bill (I-BILL): ``<reverse_bill key="RECORDNO"><datereversed>..``, as reverse_invoice."""
+        key = text_of(body.get("@key")).strip()
+        if not key.isdigit():
+            raise IntacctBusinessError([generic_error("reverse_bill needs key=RECORDNO.")])
+        reversal = self.state.reverse_bill(
             int(key), _split_date(body.get("datereversed"), "datereversed"), entity_id=session.entity
         )
         out.body = f"<key>{reversal['RECORDNO']}</key>"

@@ -209,6 +209,17 @@ class ClearingAccount:
     row: int = 0
 
 
+@dataclass(frozen=True)
+class BillSetting:
+    """How bills cross in one entity (``entity`` None = every entity): Intacct state, line departments."""
+
+    entity: str | None
+    create_as: str  # "Submitted" | "Posted"
+    line_departments: str  # "Class per line" | "Hold"
+    notes: str = ""
+    row: int = 0
+
+
 ROW_TYPES: dict[str, type] = {
     "AccountMap": AccountMapping,
     "EntityRouting": EntityRoute,
@@ -223,6 +234,7 @@ ROW_TYPES: dict[str, type] = {
     "Form1099Map": Form1099Mapping,
     "JournalSettings": JournalSetting,
     "ClearingAccounts": ClearingAccount,
+    "BillSettings": BillSetting,
 }
 _CONVERTERS: dict[str, Any] = {
     "enabled": lambda v: v == "Yes",
@@ -440,6 +452,7 @@ class MappingWorkbook:
     forms_1099: tuple[Form1099Mapping, ...] = ()
     journal_settings: tuple[JournalSetting, ...] = ()
     clearing_accounts: tuple[ClearingAccount, ...] = ()
+    bill_settings: tuple[BillSetting, ...] = ()
     warnings: tuple[MappingProblem, ...] = field(default=(), compare=False)
     # Table -> source values listed without a target yet (appended by the refresh, not filled in).
     unmapped: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
@@ -547,6 +560,11 @@ class MappingWorkbook:
         row = self._by_entity(self.clearing_accounts, "control_account", control_account, entity)
         return None if row is None else row.clearing_account
 
+    def bill_setting(self, entity: str) -> BillSetting | None:
+        """The entity's Bills row, else the blank-entity row, else ``None`` (the flow's defaults)."""
+        own = next((r for r in self.bill_settings if r.entity == entity), None)
+        return own or next((r for r in self.bill_settings if r.entity is None), None)
+
     def links_for(self, flow: str) -> list[RecordLink]:
         return [r for r in self.record_links if r.flow == flow]
 
@@ -566,6 +584,7 @@ class MappingWorkbook:
             "Form1099Map": "forms_1099",
             "JournalSettings": "journal_settings",
             "ClearingAccounts": "clearing_accounts",
+            "BillSettings": "bill_settings",
         }[table]
         cls = ROW_TYPES[table]
         rows = [{f.name: getattr(r, f.name) for f in fields(cls)} for r in getattr(self, attr)]
@@ -640,6 +659,7 @@ def inspect_workbook(
             forms_1099=typed.get("Form1099Map", ()),
             journal_settings=typed.get("JournalSettings", ()),
             clearing_accounts=typed.get("ClearingAccounts", ()),
+            bill_settings=typed.get("BillSettings", ()),
             warnings=warnings,
             unmapped={k: v for k, v in unmapped.items() if v},
             unmapped_rows={

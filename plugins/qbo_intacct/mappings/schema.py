@@ -109,6 +109,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     # journal entries (issue 17)
     "JournalModes": ("Detailed", "Summarized"),
     "SummaryPeriods": ("Month", "Day"),
+    # bills (issue 16)
+    "BillStates": ("Submitted", "Posted"),
+    "DepartmentRules": ("Class per line", "Hold"),
 }
 CHOICE_LISTS: tuple[ListSpec, ...] = tuple(ListSpec(n, ListSide.CHOICES, n) for n in CHOICES)
 
@@ -420,6 +423,30 @@ TABLES = (
             "Intacct closes its A/R and A/P control accounts to direct posting: only invoices, bills and payments "
             "post there. A QuickBooks journal entry line on such an account posts to the clearing account named "
             "here instead; without a row the whole entry is held for review."
+        ),
+    ),
+)
+
+# Added for the bills flow (issue 16); appended so the other tables keep their places.
+TABLES = (
+    *TABLES,
+    TableSpec(
+        table="BillSettings",
+        sheet="Bills",
+        title="Bills: Intacct state of bills from QuickBooks, departments of bills from Intacct, per entity",
+        columns=(
+            ColumnSpec("Entity", "entity", list_name="IntacctEntities", width=12, note="blank = every entity"),
+            ColumnSpec("Create As", "create_as", required=True, list_name="BillStates", width=14),
+            ColumnSpec("Line Departments", "line_departments", required=True, list_name="DepartmentRules", width=18),
+            NOTES,
+        ),
+        key=("Entity",),
+        instructions=(
+            "Create As: the state a QuickBooks bill gets in Intacct (Submitted = it goes through Intacct's approval "
+            "before it can be paid; Posted = approved already). Line Departments: QuickBooks keeps one department "
+            "per bill, so an Intacct bill whose lines carry different departments either keeps each line's "
+            "department as the line's QuickBooks class (Class per line, the default) or is held for review (Hold). "
+            "A row with an Entity overrides the blank row for that entity."
         ),
     ),
 )
