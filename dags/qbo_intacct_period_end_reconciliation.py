@@ -10,7 +10,9 @@ that explains every difference.
    and the entities (`entities` param; empty = all).
 2. Reads, per check (invoices, credit memos, customer payments, bills, bill payments), the
    documents dated in the period and the older ones still open, from both systems with the hooks'
-   paging, plus partners dated outside the period; stages them as parquet.
+   paging, plus partners dated outside the period; stages them as parquet. Reads the period's
+   QuickBooks journal entries and the journal entries flow's Intacct batches for the trial-balance
+   tie-out by mapped account.
 3. Pairs them (sync ledger links, the sync's external id, document number and party) and explains
    each difference: missing in Intacct or QuickBooks, amount, status (paid vs open), date or period,
    duplicate, currency or rate beyond `rate_tolerance`; AR and AP open balances by customer and
@@ -81,8 +83,12 @@ with DAG(
         return rt.read_check(check_name, period, get_current_context()["run_id"])
 
     @task
-    def compare(period: dict[str, Any], reads: list[dict[str, Any]]) -> dict[str, Any]:
-        return rt.compare_all(period, list(reads), get_current_context()["run_id"])
+    def read_trial_balance(period: dict[str, Any]) -> dict[str, Any]:
+        return rt.read_trial_balance(period, get_current_context()["run_id"])
+
+    @task
+    def compare(period: dict[str, Any], reads: list[dict[str, Any]], tb: dict[str, Any]) -> dict[str, Any]:
+        return rt.compare_all(period, list(reads), get_current_context()["run_id"], tb)
 
     @task
     def build_workbook(period: dict[str, Any], compared: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +108,9 @@ with DAG(
     period = plan_period()
     gate = not_mailed_yet(period)
     reads = read_check.partial(period=period).expand(check_name=[c.name for c in CHECKS])
-    gate >> reads
-    compared = compare(period, reads)
+    tb = read_trial_balance(period)
+    gate >> [reads, tb]
+    compared = compare(period, reads, tb)
     built = build_workbook(period, compared)
     sent = send_workbook(period, built)
     if rt.approval_enabled():

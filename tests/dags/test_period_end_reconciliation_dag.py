@@ -131,10 +131,12 @@ def test_held_documents_say_why_they_are_missing(sheets: dict[str, list[dict[str
 
 def test_no_difference_where_the_books_agree(story: Story, sheets: dict[str, list[dict[str, Any]]]) -> None:
     """Only planted documents (and the formula vendor's bill, keyed after the mirror) appear anywhere."""
+    from qbo_intacct.reconciliation import compare as cmp
     from qbo_intacct.reconciliation.workbook import SHEETS
 
     planted = {p.number for p in story.plants}
-    for _, sheet, _, _ in SHEETS[:-1]:
+    document_sheets = [sheet for kind, sheet, _, _ in SHEETS if kind not in (cmp.BALANCE, cmp.TRIAL_BALANCE)]
+    for sheet in document_sheets:
         for row in _rows(sheets, sheet):
             assert {row["QuickBooks number"], row["Intacct number"]} & planted, (sheet, row)
     summary = {(r["Check"], r["Measure"], r["Entity"], r["Currency"]): r for r in sheets["Summary"] if r.get("Check")}
@@ -157,6 +159,22 @@ def test_open_balances_by_party_follow_the_document_differences(sheets: dict[str
     assert FORMULA_VENDOR in ap  # its Intacct bill is open and QuickBooks has none
     assert ap[FORMULA_VENDOR] == Decimal("-321.09")
     assert docs
+
+
+def test_the_trial_balance_tie_out_lists_the_journal_entries_intacct_does_not_have(
+    sheets: dict[str, list[dict[str, Any]]],
+) -> None:
+    """No journal entries flow ran in this story: every mapped account QuickBooks' October entries move
+    differs by exactly that movement, and the entries the flow holds are named."""
+    rows = _rows(sheets, "Trial balance")
+    assert rows
+    for row in rows:
+        assert Decimal(str(row["Intacct amount"])) == 0
+        assert Decimal(str(row["Difference"])) == Decimal(str(row["QuickBooks amount"]))
+        assert row["QuickBooks number"] in row["Why"]
+    assert any("JE-PLANT-1" in row["Why"] for row in rows)  # the unmapped account entry is held
+    summary = [r for r in sheets["Summary"] if r.get("Check") == "Trial balance (journal entries)"]
+    assert {r["Status"] for r in summary} == {"Fail"}
 
 
 def test_a_vendor_named_like_a_formula_is_text(attachment: Path) -> None:

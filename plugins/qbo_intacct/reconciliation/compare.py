@@ -44,7 +44,18 @@ DATE = "Date or period differs"
 DUPLICATE = "Duplicate"
 CURRENCY = "Currency or rate differs"
 BALANCE = "Open balance differs"
-TYPES: tuple[str, ...] = (MISSING_IN_INTACCT, MISSING_IN_QBO, AMOUNT, STATUS, DATE, DUPLICATE, CURRENCY, BALANCE)
+TRIAL_BALANCE = "Trial balance differs"
+TYPES: tuple[str, ...] = (
+    MISSING_IN_INTACCT,
+    MISSING_IN_QBO,
+    AMOUNT,
+    STATUS,
+    DATE,
+    DUPLICATE,
+    CURRENCY,
+    BALANCE,
+    TRIAL_BALANCE,
+)
 
 DISCREPANCY_COLUMNS: tuple[str, ...] = (
     "type",

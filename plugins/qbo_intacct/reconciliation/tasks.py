@@ -168,6 +168,38 @@ def read_check(check_name: str, p: Mapping[str, Any], run_id: str) -> dict[str, 
     return {"check": check.name, **staged, "read_at": {"QuickBooks": qbo_read_at, "Intacct": intacct_read_at}}
 
 
+def read_trial_balance(p: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """The journal-entry tie-out by mapped account for the period (see :mod:`.trial_balance`), staged."""
+    from qbo_intacct.flows.staging import stage_frame
+    from qbo_intacct.hooks.intacct import IntacctHook
+    from qbo_intacct.hooks.quickbooks import QuickBooksHook
+    from qbo_intacct.reconciliation import trial_balance as tb
+
+    qbo, intacct = QuickBooksHook(), IntacctHook()
+    period = _period(p)
+    read_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    expected, held = tb.expected_movement(qbo, intacct, period, p["home_currency"])
+    actual = tb.actual_movement(intacct, period, p["entities"])
+    bases = {
+        str(r["LOCATIONID"]): str(r.get("CURRENCY") or "")
+        for r in intacct.iter_query("LOCATIONENTITY", ["LOCATIONID", "CURRENCY"], entity_id="")
+    }
+    rows, summary = tb.tie_out_rows(expected, actual, held, bases)
+    log.info(
+        "trial balance tie-out: %d account(s) compared, %d differ, %d entries held",
+        len(set(expected) | set(actual)),
+        len(rows),
+        len(held),
+    )
+    return {
+        "discrepancies": stage_frame(
+            cmp.discrepancy_frame(rows), flow=FLOW, run_id=run_id, name="tb_discrepancies"
+        ).path,
+        "summary": stage_frame(cmp.summary_frame(summary), flow=FLOW, run_id=run_id, name="tb_summary").path,
+        "read_at": {"QuickBooks": read_at, "Intacct": read_at},
+    }
+
+
 def _concat(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     if not len(b):
         return a
@@ -218,7 +250,9 @@ def review_rows(ledger: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def compare_all(p: Mapping[str, Any], reads: Sequence[Mapping[str, Any]], run_id: str) -> dict[str, Any]:
+def compare_all(
+    p: Mapping[str, Any], reads: Sequence[Mapping[str, Any]], run_id: str, tb: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Compare every check, add AR/AP balances by party, stage discrepancies, summary and review items."""
     from qbo_intacct.flows.staging import read_staged, stage_frame
     from qbo_intacct.ledger.repository import Ledger
@@ -263,6 +297,9 @@ def compare_all(p: Mapping[str, Any], reads: Sequence[Mapping[str, Any]], run_id
         rows = cmp.balance_discrepancies(title, party, [r for r in results if r.check.name in kinds])
         discrepancies += rows
         summary += _balance_summary(title, [r for r in results if r.check.name in kinds], rows)
+    if tb:
+        discrepancies += _rows(read_staged(tb["discrepancies"]))
+        summary += _rows(read_staged(tb["summary"]))
     if p["entities"]:
         keep = set(p["entities"]) | {"", "(no entity)"}
         discrepancies = [d for d in discrepancies if d["entity"] in keep]

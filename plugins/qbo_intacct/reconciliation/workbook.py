@@ -45,6 +45,7 @@ from qbo_intacct.reconciliation.compare import (
     MISSING_IN_INTACCT,
     MISSING_IN_QBO,
     STATUS,
+    TRIAL_BALANCE,
 )
 
 MONEY = "#,##0.00;[Red]-#,##0.00"
@@ -81,6 +82,12 @@ SHEETS: tuple[tuple[str, str, str, str], ...] = (
         "Different currency, or exchange rates beyond the tolerance.",
     ),
     (BALANCE, "Open balances differ", "OpenBalances", "AR and AP open balances at period end, by customer and vendor."),
+    (
+        TRIAL_BALANCE,
+        "Trial balance",
+        "TrialBalance",
+        "Journal entries by mapped Intacct account and entity (number = the account).",
+    ),
 )
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("Check", "check", 18),
@@ -146,6 +153,9 @@ HELP_TEXT: tuple[str, ...] = (
     "Summary sheet (rates are compared where the Intacct entity's base currency is QuickBooks' home currency).",
     "Open balances differ: what each customer or vendor owes at period end in each system, over the documents "
     "dated through the period end, as both systems show their open balances when the run read them.",
+    "Trial balance: per entity and Intacct account, what QuickBooks' journal entries of the period move once "
+    "mapped through the Accounts and Entity Routing sheets, against what the journal entries flow's batches "
+    "(reference QBO-JE-...) move in Intacct. Intacct's own journals are not compared.",
     "Finance status and Notes are yours: pick a status from the dropdown as you work through the rows. The "
     "next period's workbook is a new file; nothing here is read back by the sync.",
     "Amounts are in the document's currency and exact to the cent. Names and numbers are as each system "
