@@ -88,7 +88,7 @@ def _day(value: Any) -> str:
     return text
 
 
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def records_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.astype({"in_window": bool}) if len(frame) else frame
 
@@ -134,7 +134,7 @@ def read_qbo(hook: Any, check: Check, period: Period, route: Callable[[str], str
         wheres.append(f"TxnDate < '{start}' AND {balance} > '0'")
     rows = [qbo_row(check, r, route) for where in wheres for r in hook.iter_query(check.qbo_entity, where)]
     log.info("%s: read %d QuickBooks %s records", check.title, len(rows), check.qbo_entity)
-    return _frame(rows)
+    return records_frame(rows)
 
 
 def read_qbo_by_id(hook: Any, check: Check, ids: Iterable[str], route: Callable[[str], str]) -> pd.DataFrame:
@@ -146,7 +146,7 @@ def read_qbo_by_id(hook: Any, check: Check, ids: Iterable[str], route: Callable[
         if quoted:
             found = hook.iter_query(check.qbo_entity, f"Id IN ({quoted})")
             rows += [qbo_row(check, r, route, in_window=False) for r in found]
-    return _frame(rows)
+    return records_frame(rows)
 
 
 # --- Intacct -----------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def read_intacct(hook: Any, check: Check, period: Period, entities: Sequence[str
         )
         rows += [intacct_row(check, r) for r in records]
     log.info("%s: read %d Intacct %s records", check.title, len(rows), check.intacct_object)
-    return _frame(rows)
+    return records_frame(rows)
 
 
 def read_intacct_by_id(hook: Any, check: Check, record_ids: Iterable[str]) -> pd.DataFrame:
@@ -222,7 +222,7 @@ def read_intacct_by_id(hook: Any, check: Check, record_ids: Iterable[str]) -> pd
             show_private=True,
         )
         rows += [intacct_row(check, r, in_window=False) for r in records]
-    return _frame(rows)
+    return records_frame(rows)
 
 
 def links_frame(links: Iterable[Any], check: Check) -> pd.DataFrame:

@@ -148,7 +148,7 @@ def read_check(check_name: str, p: Mapping[str, Any], run_id: str) -> dict[str, 
                 show_private=True,
             )
             rows += [rd.intacct_row(check, r, in_window=False) for r in found]
-        extra_i = pd.concat([extra_i, rd._frame(rows)], ignore_index=True) if rows else extra_i
+        extra_i = pd.concat([extra_i, rd.records_frame(rows)], ignore_index=True) if rows else extra_i
     frames = {
         "qbo": _concat(qbo, extra_q),
         "intacct": _concat(intacct, extra_i).drop_duplicates("record_id", ignore_index=True),
