@@ -10,9 +10,8 @@ that explains every difference.
    and the entities (`entities` param; empty = all).
 2. Reads, per check (invoices, credit memos, customer payments, bills, bill payments), the
    documents dated in the period and the older ones still open, from both systems with the hooks'
-   paging, plus partners dated outside the period; stages them as parquet. Reads the period's
-   QuickBooks journal entries and the journal entries flow's Intacct batches for the trial-balance
-   tie-out by mapped account.
+   paging, plus partners dated outside the period; stages them as parquet. Runs the trial-balance
+   tie-out by mapped account (QuickBooks' TrialBalance report against Intacct's, issue 17's comparison).
 3. Pairs them (sync ledger links, the sync's external id, document number and party) and explains
    each difference: missing in Intacct or QuickBooks, amount, status (paid vs open), date or period,
    duplicate, currency or rate beyond `rate_tolerance`; AR and AP open balances by customer and

@@ -173,20 +173,19 @@ def test_open_balances_by_party_follow_the_document_differences(sheets: dict[str
     assert docs
 
 
-def test_the_trial_balance_tie_out_lists_the_journal_entries_intacct_does_not_have(
+def test_the_trial_balance_tie_out_flags_journal_entries_intacct_does_not_have(
     sheets: dict[str, list[dict[str, Any]]],
 ) -> None:
-    """No journal entries flow ran in this story: every mapped account QuickBooks' October entries move
-    differs by exactly that movement, and the entries the flow holds are named."""
+    """No journal entries flow ran in this story: the mapped accounts QuickBooks' October journal entries
+    move differ by what is left unexplained, each row naming its account; the held entries are named."""
     rows = _rows(sheets, "Trial balance")
     assert rows
     for row in rows:
-        assert Decimal(str(row["Intacct amount"])) == 0
-        assert Decimal(str(row["Difference"])) == Decimal(str(row["QuickBooks amount"]))
-        assert row["QuickBooks number"] in row["Why"]
+        assert Decimal(str(row["Difference"])) != 0
+        assert str(row["Intacct number"]) in row["Why"]
     assert any("JE-PLANT-1" in row["Why"] for row in rows)  # the unmapped account entry is held
-    summary = [r for r in sheets["Summary"] if r.get("Check") == "Trial balance (journal entries)"]
-    assert {r["Status"] for r in summary} == {"Fail"}
+    summary = [r for r in sheets["Summary"] if r.get("Check") == "Trial balance (mapped accounts)"]
+    assert "Fail" in {r["Status"] for r in summary}
 
 
 def test_a_vendor_named_like_a_formula_is_text(attachment: Path) -> None:

@@ -169,25 +169,24 @@ def read_check(check_name: str, p: Mapping[str, Any], run_id: str) -> dict[str, 
 
 
 def read_trial_balance(p: Mapping[str, Any], run_id: str) -> dict[str, Any]:
-    """The journal-entry tie-out by mapped account for the period (see :mod:`.trial_balance`), staged."""
+    """The trial-balance tie-out by mapped account for the period (issue 17's, see :mod:`.trial_balance`), staged."""
     from qbo_intacct.flows.staging import stage_frame
     from qbo_intacct.hooks.intacct import IntacctHook
     from qbo_intacct.hooks.quickbooks import QuickBooksHook
     from qbo_intacct.reconciliation import trial_balance as tb
 
     qbo, intacct = QuickBooksHook(), IntacctHook()
-    period = _period(p)
     read_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    expected, held = tb.expected_movement(qbo, intacct, period, p["home_currency"])
-    actual = tb.actual_movement(intacct, period, p["entities"])
     bases = {
         str(r["LOCATIONID"]): str(r.get("CURRENCY") or "")
         for r in intacct.iter_query("LOCATIONENTITY", ["LOCATIONID", "CURRENCY"], entity_id="")
     }
-    rows, summary = tb.tie_out_rows(expected, actual, held, bases)
+    entities = list(p["entities"]) or sorted(bases)
+    result, held = tb.read_tie_out(qbo, intacct, p["label"], entities)
+    rows, summary = tb.tie_out_rows(result, held, bases)
     log.info(
-        "trial balance tie-out: %d account(s) compared, %d differ, %d entries held",
-        len(set(expected) | set(actual)),
+        "trial balance tie-out: %d account row(s) compared, %d differ, %d journal entries held",
+        len(result),
         len(rows),
         len(held),
     )

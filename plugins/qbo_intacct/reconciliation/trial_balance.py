@@ -1,166 +1,97 @@
-"""The trial-balance tie-out by mapped account: QuickBooks journal entries of the period, mapped as the
-journal entries flow maps them, against what Intacct's GL holds from that flow's batches.
+"""The trial-balance tie-out by mapped account for the period, through issue 17's comparison.
 
-This is the journal entries issue's comparison (``flows.journal_entries.gl_movement`` and
-``tie_out``), run for the whole period: per entity and Intacct account, the base-currency movement
-QuickBooks' entries should produce against the movement of the Intacct batches whose reference is
-``QBO-JE-<Id>``. Entries the flow holds (unmapped account, unbalanced after mapping, a control
-account) move nothing on either side; they are on the Open review items sheet once the flow has run.
-Intacct's own journals are not compared (they are Intacct's business).
-
-``plugins/qbo_intacct/flows/trial_balance.py`` (issue 17's module) had not landed on main when this
-was written; if it lands, this module should call it instead.
+``qbo_intacct.flows.trial_balance.compare_trial_balances`` via the journal entries flow's
+``tie_out_period`` (``operators/journal_dag.py``): QuickBooks' TrialBalance report for the month,
+split by entity with the routed journal-entry lines and mapped through the *Accounts* sheet, against
+Intacct's ``get_trialbalance`` per entity. What neither side's journal entries explain is named from
+the systems' own reports (QuickBooks postings of other transaction types, Intacct postings other
+than the journal entries flow's batches, entries held for review); a row whose difference is not
+fully explained is a discrepancy finance must look at. This module only turns that result into the
+workbook's rows; it knows no API.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from qbo_intacct.reconciliation.read import Period
+import pandas as pd
 
 log = logging.getLogger(__name__)
 
 TB_TYPE = "Trial balance differs"
-TITLE = "Trial balance (journal entries)"
-_READ_CHUNK = 100
+TITLE = "Trial balance (mapped accounts)"
+ZERO = Decimal("0.00")
 
 
-def _context(qbo: Any, intacct: Any, mappings: Any, home_currency: str) -> Any:
-    from qbo_intacct.flows.journal_entries import JournalContext
-
-    def names(entity: str) -> dict[str, str]:
-        return {str(r["Id"]): str(r.get("FullyQualifiedName") or r.get("Name")) for r in qbo.iter_query(entity)}
-
-    return JournalContext(
-        mappings=mappings,
-        accounts={str(r["Id"]): r for r in qbo.iter_query("Account")},
-        classes=names("Class"),
-        departments=names("Department"),
-        closed_accounts=frozenset(
-            str(r["ACCOUNTNO"])
-            for r in intacct.iter_query("GLACCOUNT", ["ACCOUNTNO", "SUBLEDGERCONTROLON"], entity_id="")
-            if str(r.get("SUBLEDGERCONTROLON", "")).lower() in ("true", "t", "1")
-        ),
-        base_currency={
-            str(r["LOCATIONID"]): str(r.get("CURRENCY") or home_currency)
-            for r in intacct.iter_query("LOCATIONENTITY", ["LOCATIONID", "CURRENCY"], entity_id="")
-        },
-        home_currency=home_currency,
-    )
-
-
-def expected_movement(qbo: Any, intacct: Any, period: Period, home_currency: str) -> tuple[dict, list[str]]:
-    """(entity, account) -> movement QuickBooks' entries of the period should make; and the held ones."""
+def read_tie_out(qbo: Any, intacct: Any, month: str, entities: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Issue 17's tie-out for one month in ``entities``; returns the comparison and the held entries."""
     from qbo_intacct.flows.engine import load_workbook_mappings
-    from qbo_intacct.flows.journal_entries import Entry, gl_movement, map_entry
+    from qbo_intacct.operators.journal_dag import read_journal_context, tie_out_period
 
-    ctx = _context(qbo, intacct, load_workbook_mappings(), home_currency)
-    where = f"TxnDate >= '{period.start.isoformat()}' AND TxnDate <= '{period.end.isoformat()}'"
-    expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    held: list[str] = []
-    for record in qbo.iter_query("JournalEntry", where):
-        mapped = map_entry(record, ctx)
-        if isinstance(mapped, Entry):
-            for key, amount in gl_movement(mapped.lines).items():
-                expected[key] += amount
-        else:
-            held.append(str(record.get("DocNumber") or record.get("Id")))
-    return dict(expected), held
-
-
-def actual_movement(intacct: Any, period: Period, entities: Sequence[str]) -> dict[tuple[str, str], Decimal]:
-    """(entity, account) -> movement of the journal entries flow's batches dated in the period."""
-    from qbo_intacct.flows.journal_entries import REFERENCE_PREFIX
-    from qbo_intacct.hooks.intacct import Filter
-
-    flt = Filter.all_of(
-        Filter.like("REFERENCENO", f"{REFERENCE_PREFIX}%"),
-        Filter.at_least("BATCH_DATE", period.start),
-        Filter.at_most("BATCH_DATE", period.end),
-    )
-    actual: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    found = list(intacct.iter_query("GLBATCH", ["RECORDNO", "MEGAENTITYID"], flt, entity_id="", show_private=True))
-    by_entity: dict[str, list[str]] = defaultdict(list)
-    for row in found:
-        by_entity[str(row.get("MEGAENTITYID") or "")].append(str(row["RECORDNO"]))
-    for entity, recnos in by_entity.items():
-        if entities and entity not in entities:
-            continue
-        for start in range(0, len(recnos), _READ_CHUNK):
-            for batch in intacct.read("GLBATCH", recnos[start : start + _READ_CHUNK], entity_id=entity or None):
-                entries = batch.get("ENTRIES") or {}
-                lines = (
-                    entries.get("glentry") or entries.get("GLENTRY") or [] if isinstance(entries, Mapping) else entries
-                )
-                for line in [lines] if isinstance(lines, Mapping) else list(lines):
-                    sign = 1 if str(line.get("TR_TYPE")) == "1" else -1
-                    amount = Decimal(str(line.get("AMOUNT") or line.get("TRX_AMOUNT") or 0))
-                    actual[(entity or str(batch.get("MEGAENTITYID") or ""), str(line.get("ACCOUNTNO")))] += (
-                        sign * amount
-                    )
-    return dict(actual)
+    ctx = read_journal_context(qbo, intacct, load_workbook_mappings())
+    result, holds = tie_out_period(qbo, intacct, ctx, month, list(entities))
+    return result, [f"{h.number or h.entry_id} ({h.reason_code})" for h in holds]
 
 
 def tie_out_rows(
-    expected: Mapping[tuple[str, str], Decimal],
-    actual: Mapping[tuple[str, str], Decimal],
-    held: Sequence[str],
-    base_currency: Mapping[str, str] | None = None,
+    result: pd.DataFrame, held: Sequence[str], base_currency: Mapping[str, str] | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(discrepancy rows, summary rows per entity) from the two movements."""
-    from qbo_intacct.flows.journal_entries import tie_out
-
+    """(discrepancy rows: accounts whose difference is not fully explained, summary rows per entity)."""
     base_currency = base_currency or {}
+    records = result.to_dict("records") if len(result) else []
     rows = []
-    for diff in tie_out(expected, actual):
-        q, i = Decimal(diff["quickbooks"]), Decimal(diff["intacct"])
+    for r in records:
+        if r["status"] != "differs":
+            continue
         why = (
-            f"Intacct account {diff['account']} in entity {diff['entity']} moved {i:,.2f} from the journal entries "
-            f"flow's batches; QuickBooks' journal entries of the period, mapped, move it {q:,.2f}."
+            f"Intacct account {r['account']} in entity {r['entity']}: QuickBooks (mapped from "
+            f"{r.get('qbo_accounts') or 'no QuickBooks account'}) {Decimal(r['qbo']):,.2f}, Intacct "
+            f"{Decimal(r['intacct']):,.2f}; {r['reason']}."
         )
         if held:
-            why += f" Held entries (not in either figure): {', '.join(held[:10])}."
+            why += f" Journal entries held for review: {', '.join(held[:10])}."
         rows.append(
             {
                 "type": TB_TYPE,
                 "check": TITLE,
-                "entity": diff["entity"],
-                "currency": base_currency.get(diff["entity"], ""),
-                "qbo_number": diff["account"],
-                "qbo_party": "",
+                "entity": r["entity"],
+                "currency": base_currency.get(r["entity"], ""),
+                "qbo_number": str(r["account"]),
+                "qbo_party": str(r.get("qbo_accounts") or ""),
                 "qbo_date": "",
-                "qbo_amount": q,
-                "intacct_number": diff["account"],
+                "qbo_amount": Decimal(r["qbo"]),
+                "intacct_number": str(r["account"]),
                 "intacct_party": "",
                 "intacct_date": "",
-                "intacct_amount": i,
-                "difference": q - i,
+                "intacct_amount": Decimal(r["intacct"]),
+                "difference": -Decimal(r["unexplained"]),  # QuickBooks minus Intacct, the unexplained part
                 "explanation": why,
-                "where_to_fix": "Run the journal entries flow; its run summary lists the entries it could not post.",
+                "where_to_fix": "Journal entries not posted or posted differently: run the journal entries flow and "
+                "read its run summary; an unmapped account goes on the Accounts sheet.",
                 "qbo_record": "",
-                "intacct_record": f"GL account {diff['account']}",
+                "intacct_record": f"GL account {r['account']}",
             }
         )
     summary = []
-    for entity in sorted({e for e, _ in set(expected) | set(actual)}):
-        n = sum(1 for r in rows if r["entity"] == entity)
+    for entity in sorted({str(r["entity"]) for r in records}):
+        mine = [r for r in records if str(r["entity"]) == entity]
+        differs = sum(1 for r in mine if r["status"] == "differs")
         summary.append(
             {
                 "check": TITLE,
-                "measure": "debits by mapped account",
+                "measure": "accounts tied, explained or differing",
                 "entity": entity,
                 "currency": base_currency.get(entity, ""),
-                "qbo_count": sum(1 for e, _ in expected if e == entity),
-                "intacct_count": sum(1 for e, _ in actual if e == entity),
-                "qbo": sum((abs(v) for (e, _), v in expected.items() if e == entity), Decimal("0")) / 2,
-                "intacct": sum((abs(v) for (e, _), v in actual.items() if e == entity), Decimal("0")) / 2,
-                "difference": sum((abs(r["difference"]) for r in rows if r["entity"] == entity), Decimal("0")),
-                "discrepancies": n,
-                "status": "Pass" if n == 0 else "Fail",
+                "qbo_count": len(mine),
+                "intacct_count": len(mine),
+                "qbo": sum((Decimal(r["qbo"]) for r in mine), ZERO),
+                "intacct": sum((Decimal(r["intacct"]) for r in mine), ZERO),
+                "difference": sum((-Decimal(r["unexplained"]) for r in mine), ZERO),
+                "discrepancies": differs,
+                "status": "Pass" if differs == 0 else "Fail",
             }
         )
     return rows, summary

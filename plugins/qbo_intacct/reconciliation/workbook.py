@@ -86,7 +86,7 @@ SHEETS: tuple[tuple[str, str, str, str], ...] = (
         TRIAL_BALANCE,
         "Trial balance",
         "TrialBalance",
-        "Journal entries by mapped Intacct account and entity (number = the account).",
+        "Trial balance by mapped Intacct account and entity: differences the reports do not explain.",
     ),
 )
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -153,9 +153,10 @@ HELP_TEXT: tuple[str, ...] = (
     "Summary sheet (rates are compared where the Intacct entity's base currency is QuickBooks' home currency).",
     "Open balances differ: what each customer or vendor owes at period end in each system, over the documents "
     "dated through the period end, as both systems show their open balances when the run read them.",
-    "Trial balance: per entity and Intacct account, what QuickBooks' journal entries of the period move once "
-    "mapped through the Accounts and Entity Routing sheets, against what the journal entries flow's batches "
-    "(reference QBO-JE-...) move in Intacct. Intacct's own journals are not compared.",
+    "Trial balance: per entity and Intacct account, QuickBooks' trial balance for the period mapped through the "
+    "Accounts and Entity Routing sheets against Intacct's. What the systems' reports explain (QuickBooks postings "
+    "other than journal entries, Intacct postings other than the journal entries flow's batches, entries held "
+    "for review) is named in Why; a row is listed only when a difference is left unexplained.",
     "Finance status and Notes are yours: pick a status from the dropdown as you work through the rows. The "
     "next period's workbook is a new file; nothing here is read back by the sync.",
     "Amounts are in the document's currency and exact to the cent. Names and numbers are as each system "
