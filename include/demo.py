@@ -52,7 +52,11 @@ DEMO_DAGS: list[str] = [
     "qbo_intacct_bills",
     "qbo_intacct_invoices",
     "qbo_intacct_journal_entries",
+    "qbo_intacct_period_end_reconciliation",
 ]
+RECONCILIATION_DAG = "qbo_intacct_period_end_reconciliation"
+MAIL = RUN / "mail"
+DEMO_RECIPIENTS = "controller@northstar.example"
 # HITL steps that `airflow dags test` cannot answer; the demo approves them (see airflow-notes §2.5).
 MARK_SUCCESS_PATTERN = r"review_.*|approve_.*"
 
@@ -177,7 +181,43 @@ def latest_summary(dag_id: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def run_dag(dag_id: str, env: dict[str, str]) -> bool:
+@contextmanager
+def mail_sink() -> Iterator[dict[str, str]]:
+    """A local SMTP server on loopback (aiosmtpd, a port the OS picks) that writes every message it
+    receives to ``.run/mail/<n>.eml``; yields the environment that points ``smtp_finance`` at it."""
+    import asyncio
+    import threading
+
+    from aiosmtpd.smtp import SMTP
+
+    if MAIL.exists():
+        shutil.rmtree(MAIL)
+    MAIL.mkdir(parents=True)
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
+            n = len(list(MAIL.glob("*.eml"))) + 1
+            (MAIL / f"{n:03d}.eml").write_bytes(envelope.original_content or envelope.content)
+            return "250 Message accepted for delivery"
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(loop.create_server(lambda: SMTP(Handler()), "127.0.0.1", 0))
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": port, "extra": {"disable_ssl": True, "disable_tls": True}}
+    try:
+        yield {
+            "AIRFLOW_CONN_SMTP_FINANCE": json.dumps(conn),
+            "AIRFLOW_VAR_QBO_INTACCT_RECONCILIATION_RECIPIENTS": DEMO_RECIPIENTS,
+        }
+    finally:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+
+def run_dag(dag_id: str, env: dict[str, str], conf: dict[str, Any] | None = None) -> bool:
     """``airflow dags test`` one DAG; its full log goes to .run/logs, the summary to the terminal."""
     log_path = LOGS / f"{dag_id}.log"
     started = time.monotonic()
@@ -185,7 +225,8 @@ def run_dag(dag_id: str, env: dict[str, str]) -> bool:
     summary_path.unlink(missing_ok=True)
     with open(log_path, "w") as log:
         result = subprocess.run(
-            [_venv_bin("airflow"), "dags", "test", dag_id, "--mark-success-pattern", MARK_SUCCESS_PATTERN],
+            [_venv_bin("airflow"), "dags", "test", dag_id, "--mark-success-pattern", MARK_SUCCESS_PATTERN]
+            + (["-c", json.dumps(conf)] if conf else []),
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -220,10 +261,22 @@ def run(args: argparse.Namespace) -> int:
         _say("Preparing Airflow (database, pools, connections) ...")
         prepare_airflow(env)
         dag_ids = args.dags or DEMO_DAGS
-        results = {dag_id: run_dag(dag_id, env) for dag_id in dag_ids}
+        # The reconciliation closes the books' last month and mails finance through a local SMTP sink.
+        period = {"period": str(manifest.get("as_of", ""))[:7]} if manifest.get("as_of") else None
+        with mail_sink() as mail_env:
+            env.update(mail_env)
+            results = {
+                dag_id: run_dag(dag_id, env, period if dag_id == RECONCILIATION_DAG else None) for dag_id in dag_ids
+            }
     failed = [d for d, ok in results.items() if not ok]
     _say(f"\nDemo finished: {len(results) - len(failed)} of {len(results)} DAGs succeeded.")
     _say(f"The demo's copy of finance's workbook, as the DAGs left it: {_shown(DEMO_WORKBOOK)}")
+    reconciliation = latest_summary(RECONCILIATION_DAG) if RECONCILIATION_DAG in results else None
+    if reconciliation and reconciliation.get("summary", {}).get("workbook"):
+        _say(f"The period-end reconciliation workbook: {_shown(Path(reconciliation['summary']['workbook']))}")
+    mails = sorted(MAIL.glob("*.eml")) if MAIL.exists() else []
+    if mails:
+        _say(f"The message finance received (with the workbook attached): {_shown(mails[-1])}")
     if failed:
         _say(f"Failed: {', '.join(failed)}")
         return 1

@@ -141,6 +141,14 @@ def _v4_directory(conn: Connection) -> None:
     create_tables(conn)
 
 
+def _v5_reconciliation_sends(conn: Connection) -> None:
+    # The period-end reconciliation's sent-marker: each period's workbook is mailed once, with the
+    # Message-ID recorded (see qbo_intacct/reconciliation/sends.py).
+    from qbo_intacct.reconciliation.sends import create_tables
+
+    create_tables(conn)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -153,6 +161,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "index review items by flow and status", _v2_review_status_index),
     Migration(3, "review items carry what finance reads (names, reason, where to fix)", _v3_review_context),
     Migration(4, "a directory of each system's records by matching keys", _v4_directory),
+    Migration(5, "period-end reconciliation: one sent-marker per period", _v5_reconciliation_sends),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
