@@ -102,7 +102,7 @@ CHECKS: tuple[Check, ...] = (
         "APPYMT",
         "vendor",
         "payment",
-        "bills",
+        "bill_payments",
         "DOCNUMBER",
         "PAYMENTDATE",
     ),

@@ -35,7 +35,7 @@ RECIPIENTS_VARIABLE = "qbo_intacct_reconciliation_recipients"
 SENDER_VARIABLE = "qbo_intacct_reconciliation_sender"
 SMTP_CONN_ID = "smtp_finance"
 DEFAULT_SENDER = "qbo-intacct-sync@localhost"
-REVIEW_FLOWS = ("customers", "vendors", "invoices", "payments", "bills", "journal_entries")
+REVIEW_FLOWS = ("customers", "vendors", "invoices", "payments", "bills", "bill_payments", "journal_entries")
 LARGEST = 10
 
 
