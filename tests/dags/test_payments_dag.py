@@ -1,0 +1,275 @@
+"""``qbo_intacct_payments`` end to end with ``dag.test()`` on the demo books, both sandboxes over HTTP.
+
+One module-scoped story: customers -> invoices -> payments (first) -> payments again (second: writes
+nothing) -> a payment voided in QuickBooks (voided) -> a load killed after posting, then a rerun
+(killed). Each test asserts one behaviour; the runs happen in the fixtures, in that order, once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flow_story import FlowStory as Story
+from flow_story import RunResult, flow_story
+
+pytestmark = pytest.mark.dag
+
+FLOW = "payments"
+ZERO = Decimal("0.00")
+PAY_FIELDS = ["RECORDNO", "CUSTOMERID", "STATE", "CURRENCY", "MEGAENTITYID", "DOCNUMBER", "TRX_TOTALENTERED",
+              "TRX_TOTALPAID", "TRX_TOTALDUE", "EXCHANGE_RATE", "BASECURR", "OVERPAYMENTAMOUNT", "PAYMENTMETHOD",
+              "FINANCIALENTITY", "UNDEPOSITEDACCOUNTNO", "RECEIPTDATE"]  # fmt: skip
+DOC_FIELDS = ["RECORDNO", "RECORDID", "CUSTOMERID", "STATE", "CURRENCY", "TRX_TOTALENTERED", "TRX_TOTALDUE"]
+
+
+def _ledger() -> Any:
+    from qbo_intacct.ledger.repository import Ledger
+
+    return Ledger.from_connection()
+
+
+def _qbo() -> Any:
+    from qbo_intacct.hooks.quickbooks import QuickBooksHook
+
+    return QuickBooksHook()
+
+
+def _intacct() -> Any:
+    from qbo_intacct.hooks.intacct import IntacctHook
+
+    return IntacctHook()
+
+
+def _rows(obj: str, fields: list[str]) -> list[dict[str, Any]]:
+    return list(_intacct().iter_query(obj, fields, entity_id="", show_private=True))
+
+
+def _d(value: Any) -> Decimal:
+    return Decimal(str(value if value not in (None, "") else 0))
+
+
+@pytest.fixture(scope="module")
+def story(sandboxes, airflow_db, tmp_path_factory) -> Iterator[Story]:
+    with flow_story("qbo_intacct_payments", sandboxes, tmp_path_factory.mktemp("payments")) as story:
+        story.customers = Story("qbo_intacct_customers", story.home, sandboxes)
+        story.invoices = Story("qbo_intacct_invoices", story.home, sandboxes)
+        yield story
+
+
+@pytest.fixture(scope="module")
+def first(story: Story) -> RunResult:
+    assert story.customers.run("customers").state == "success"
+    assert story.invoices.run("invoices").state == "success"
+    return story.run("first")
+
+
+@pytest.fixture(scope="module")
+def books(first: RunResult) -> dict[str, Any]:
+    """Both sides after the first run, read once, asserted many ways."""
+    qbo = _qbo()
+    ledger = _ledger()
+    return {
+        "payments": {r["Id"]: r for r in qbo.iter_query("Payment")},
+        "invoices": {r["Id"]: r for r in qbo.iter_query("Invoice")},
+        "memos": {r["Id"]: r for r in qbo.iter_query("CreditMemo")},
+        "ARPYMT": {str(r["RECORDNO"]): r for r in _rows("ARPYMT", PAY_FIELDS)},
+        "ARINVOICE": {str(r["RECORDNO"]): r for r in _rows("ARINVOICE", DOC_FIELDS)},
+        "ARADJUSTMENT": {str(r["RECORDNO"]): r for r in _rows("ARADJUSTMENT", DOC_FIELDS)},
+        "links": {link.source_id: link for link in ledger.links(FLOW)},
+        "invoice_links": {link.source_id: link for link in ledger.links("invoices")},
+        "customer_links": {link.source_id: link.target_id for link in ledger.links("customers")},
+        "items": ledger.review_items(FLOW),
+    }
+
+
+@pytest.fixture(scope="module")
+def second(story: Story, books: dict[str, Any]) -> RunResult:
+    return story.run("second")
+
+
+def _posted(books: dict[str, Any], payment_id: str) -> list[dict[str, Any]]:
+    from qbo_intacct.flows.payments import posted
+
+    return [books["ARPYMT"][r["record_no"]] for r in posted(books["links"].get(f"Payment:{payment_id}"))]
+
+
+def _fully_synced(books: dict[str, Any]) -> set[str]:
+    """QuickBooks invoices in Intacct all of whose payments are in Intacct too."""
+    synced = {pid for pid in books["payments"] if f"Payment:{pid}" in books["links"]}
+    out = {i for i in books["invoices"] if f"Invoice:{i}" in books["invoice_links"]}
+    for pid, pay in books["payments"].items():
+        linked = {lt["TxnId"] for line in pay.get("Line") or [] for lt in line.get("LinkedTxn") or []}
+        if pid not in synced:
+            out -= linked
+    return out
+
+
+def _intacct_invoice(books: dict[str, Any], qbo_id: str) -> dict[str, Any]:
+    return books["ARINVOICE"][books["invoice_links"][f"Invoice:{qbo_id}"].target_hashes["record_no"]]
+
+
+def _shape(pay: dict[str, Any]) -> set[str]:
+    kinds = [lt["TxnType"] for line in pay.get("Line") or [] for lt in line.get("LinkedTxn") or []]
+    shapes = set()
+    if "CreditMemo" in kinds:
+        shapes.add("credit_memo")
+    if kinds.count("Invoice") > 1:
+        shapes.add("several_invoices")
+    if _d(pay.get("UnappliedAmt")) > 0:
+        shapes.add("overpayment" if kinds else "unapplied")
+    if pay["CurrencyRef"]["value"] != "USD":
+        shapes.add("foreign_currency")
+    return shapes
+
+
+# ------------------------------------------------------------------------------------ first run
+
+
+def test_first_run_posts_receipts_many_per_request(story: Story, first: RunResult) -> None:
+    assert first.state == "success"
+    posted = first.summary["receipts_posted"]
+    assert posted > 100
+    assert first.writes["intacct"] == posted
+    assert len(first.log["intacct"]) <= posted // 50 + 6  # many functions per request
+    assert first.writes["qbo"] == 0
+
+
+def test_every_payment_of_a_synced_invoice_is_posted_or_held_with_a_reason(books: dict[str, Any]) -> None:
+    open_items = {i.record_id: i for i in books["items"] if i.status.value == "open"}
+    for pid, pay in books["payments"].items():
+        linked = [lt["TxnId"] for line in pay.get("Line") or [] for lt in line.get("LinkedTxn") or []]
+        ready = all(
+            f"{lt['TxnType']}:{lt['TxnId']}" in books["invoice_links"]
+            for line in pay.get("Line") or []
+            for lt in line.get("LinkedTxn") or []
+        )
+        if linked and ready and pay["CustomerRef"]["value"] in books["customer_links"]:
+            assert f"Payment:{pid}" in books["links"] or f"Payment:{pid}" in open_items, pid
+
+
+def test_open_balance_per_invoice_is_the_same_to_the_cent(books: dict[str, Any]) -> None:
+    checked = 0
+    for qbo_id in _fully_synced(books):
+        invoice = books["invoices"][qbo_id]
+        intacct = _intacct_invoice(books, qbo_id)
+        if intacct["STATE"] in ("Reversed", "Reversal"):
+            continue
+        assert _d(invoice["Balance"]) == _d(intacct["TRX_TOTALDUE"]), (qbo_id, invoice["DocNumber"])
+        checked += 1
+    assert checked > 150
+
+
+def test_each_payment_shape_is_carried(books: dict[str, Any]) -> None:
+    seen: dict[str, int] = defaultdict(int)
+    for pid, pay in books["payments"].items():
+        if f"Payment:{pid}" not in books["links"]:
+            continue
+        receipts = _posted(books, pid)
+        assert receipts, pid
+        cash = sum((_d(r["TRX_TOTALENTERED"]) for r in receipts), ZERO)
+        assert cash == _d(pay["TotalAmt"]), pid  # cash + overpayment = what the customer paid
+        over = sum((-_d(r["TRX_TOTALDUE"]) for r in receipts), ZERO)
+        assert over == _d(pay.get("UnappliedAmt")), pid  # the unapplied amount is the customer's credit
+        for r in receipts:
+            assert r["CURRENCY"] == pay["CurrencyRef"]["value"]
+            assert r["CUSTOMERID"] == books["customer_links"][pay["CustomerRef"]["value"]]
+            if r["CURRENCY"] != r["BASECURR"]:
+                assert _d(r["EXCHANGE_RATE"]) not in (ZERO, Decimal(1))
+        for shape in _shape(pay) or {"plain"}:
+            seen[shape] += 1
+        lines = [_d(line["Amount"]) for line in pay.get("Line") or []]
+        if len(lines) == 1 and lines[0] < _d(books["invoices"][pay["Line"][0]["LinkedTxn"][0]["TxnId"]]["TotalAmt"]):
+            seen["partial"] += 1
+    assert seen["plain"] > 50
+    assert seen["overpayment"] > 0
+    assert seen["credit_memo"] > 0
+    assert seen["foreign_currency"] > 0
+    assert seen["partial"] > 0
+
+
+def test_credit_memo_applied_in_the_payment_is_applied_in_intacct(books: dict[str, Any]) -> None:
+    checked = 0
+    for memo_id, memo in books["memos"].items():
+        link = books["invoice_links"].get(f"CreditMemo:{memo_id}")
+        if link is None:
+            continue
+        adj = books["ARADJUSTMENT"][link.target_hashes["record_no"]]
+        used = _d(memo["TotalAmt"]) - _d(memo.get("RemainingCredit"))
+        paying = [
+            pid
+            for pid, p in books["payments"].items()
+            if any(lt["TxnId"] == memo_id and lt["TxnType"] == "CreditMemo" for ln in p["Line"] for lt in ln["LinkedTxn"])
+        ]
+        if paying and all(f"Payment:{pid}" in books["links"] for pid in paying):
+            assert -_d(adj["TRX_TOTALDUE"]) == _d(memo["RemainingCredit"]), memo_id
+            checked += used > 0
+    assert checked > 0
+
+
+def test_open_balance_per_customer_agrees(books: dict[str, Any]) -> None:
+    """Open invoices less open credits (unapplied payments, credit memos), per customer and currency."""
+    ready = _fully_synced(books)
+    customers = books["customer_links"]
+    qbo: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    intacct: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    skip: set[str] = set()
+    for qbo_id, invoice in books["invoices"].items():
+        cust = customers.get(invoice["CustomerRef"]["value"])
+        if qbo_id not in ready:
+            skip.add(str(cust))
+            continue
+        qbo[(str(cust), invoice["CurrencyRef"]["value"])] += _d(invoice["Balance"])
+        intacct[(str(cust), invoice["CurrencyRef"]["value"])] += _d(_intacct_invoice(books, qbo_id)["TRX_TOTALDUE"])
+    for memo_id, memo in books["memos"].items():
+        cust = str(customers.get(memo["CustomerRef"]["value"]))
+        link = books["invoice_links"].get(f"CreditMemo:{memo_id}")
+        if link is None:
+            skip.add(cust)
+            continue
+        qbo[(cust, memo["CurrencyRef"]["value"])] -= _d(memo["RemainingCredit"])
+        intacct[(cust, memo["CurrencyRef"]["value"])] += _d(books["ARADJUSTMENT"][link.target_hashes["record_no"]]["TRX_TOTALDUE"])
+    for pid, pay in books["payments"].items():
+        cust = str(customers.get(pay["CustomerRef"]["value"]))
+        if f"Payment:{pid}" not in books["links"]:
+            skip.add(cust)
+            continue
+        qbo[(cust, pay["CurrencyRef"]["value"])] -= _d(pay.get("UnappliedAmt"))
+        intacct[(cust, pay["CurrencyRef"]["value"])] += sum((_d(r["TRX_TOTALDUE"]) for r in _posted(books, pid)), ZERO)
+    compared = {k for k in qbo if k[0] not in skip}
+    assert len(compared) > 10
+    assert {k: qbo[k] for k in compared} == {k: intacct[k] for k in compared}
+
+
+def test_payments_of_invoices_not_in_intacct_wait_counted(first: RunResult, books: dict[str, Any]) -> None:
+    assert first.summary["pending"] > 0
+    assert first.summary["reasons"]["pending_invoice"] == first.summary["pending"]
+    waiting = [pid for pid in books["payments"] if f"Payment:{pid}" not in books["links"]]
+    assert len(waiting) >= first.summary["pending"]
+
+
+def test_held_payments_say_why_and_where_to_fix(books: dict[str, Any]) -> None:
+    for item in books["items"]:
+        assert item.detail
+        assert item.context["fix"]
+        assert "payment" in item.detail
+
+
+def test_method_and_deposit_account_come_from_the_workbook(books: dict[str, Any]) -> None:
+    methods = {r["PAYMENTMETHOD"] for r in books["ARPYMT"].values() if r.get("PAYMENTMETHOD")}
+    assert methods <= {"ACH", "Printed Check", "Credit Card", "EFT", "Cash"}
+    assert {"ACH", "Printed Check"} <= methods
+    banks = {r.get("FINANCIALENTITY") or r.get("UNDEPOSITEDACCOUNTNO") for r in books["ARPYMT"].values()}
+    assert "BOA-US-CHK" in banks
+
+
+# ------------------------------------------------------------------------------------ later runs
+
+
+def test_second_run_writes_nothing(second: RunResult) -> None:
+    assert second.state == "success"
+    assert second.writes == {"qbo": 0, "intacct": 0}
+    assert second.write_requests == {"qbo": 0, "intacct": 0}
