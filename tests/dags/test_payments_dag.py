@@ -126,8 +126,9 @@ def changes(story: Story, second: RunResult, books: dict[str, Any]) -> dict[str,
     return {"run": story.run("changes"), "voided": voided, "deleted": deleted, "edited": edited, "half": half}
 
 
-def _open_synced_invoice(books: dict[str, Any]) -> dict[str, Any]:
-    for qbo_id, invoice in sorted(books["invoices"].items(), key=lambda kv: int(kv[0])):
+def _open_synced_invoice(books: dict[str, Any], fresh: bool = False) -> dict[str, Any]:
+    invoices = {r["Id"]: r for r in _qbo().iter_query("Invoice")} if fresh else books["invoices"]
+    for qbo_id, invoice in sorted(invoices.items(), key=lambda kv: int(kv[0])):
         link = books["invoice_links"].get(f"Invoice:{qbo_id}")
         if (
             link is not None
@@ -417,3 +418,53 @@ def test_kill_mid_load_and_rerun_leave_no_duplicate_receipt(killed: dict[str, An
     assert [str(r["RECORDNO"]) for r in _receipts_of(killed["payment"]["Id"])] == [killed["record_no"]]
     assert run.writes["intacct"] == 0  # Intacct answered from its memory of the controlid
     _balances_agree(killed["payment"]["Line"][0]["LinkedTxn"][0]["TxnId"])
+
+
+@pytest.fixture(scope="module")
+def paid_in_intacct(story: Story, killed: dict[str, Any], books: dict[str, Any]) -> dict[str, Any]:
+    """A receipt recorded in Intacct (by a person, not the sync) for a synced open invoice; payments runs,
+    then runs again."""
+    from qbo_intacct.hooks.intacct import IntacctFunction
+
+    invoice = _open_synced_invoice(books, fresh=True)
+    record_no = books["invoice_links"][f"Invoice:{invoice['Id']}"].target_hashes["record_no"]
+    body = {"CUSTOMERID": books["customer_links"][invoice["CustomerRef"]["value"]], "PAYMENTMETHOD": "ACH",
+            "FINANCIALENTITY": "BOA-US-CHK", "RECEIPTDATE": "10/31/2026", "PAYMENTDATE": "10/31/2026",
+            "DOCNUMBER": "WIRE-7781", "CURRENCY": "USD",
+            "ARPYMTDETAILS": {"ARPYMTDETAIL": [{"RECORDKEY": record_no,
+                                                "TRX_PAYMENTAMOUNT": _d(invoice["TotalAmt"])}]}}  # fmt: skip
+    (result,) = _intacct().run_functions(
+        [IntacctFunction("create", {"ARPYMT": body}, "test:intacct-receipt", "test")], entity_id="US"
+    )
+    assert result.ok, result
+    run = story.run("paid_in_intacct")
+    return {"invoice": invoice, "receipt": str(result.record_no), "run": run, "again": story.run("both_again")}
+
+
+def test_a_receipt_recorded_in_intacct_makes_the_quickbooks_invoice_paid(paid_in_intacct: dict[str, Any]) -> None:
+    run, invoice = paid_in_intacct["run"], paid_in_intacct["invoice"]
+    assert run.state == "success"
+    assert run.summary["reasons"]["paid_in_intacct"] == 1
+    assert run.writes["qbo"] == 1
+    assert run.writes["intacct"] == 0
+    fresh = _qbo().get("Invoice", invoice["Id"])
+    assert _d(fresh["Balance"]) == ZERO
+    (payment,) = [
+        p
+        for p in _qbo().iter_query("Payment")
+        if p.get("PrivateNote") == f"Intacct AR payment {paid_in_intacct['receipt']}"
+    ]
+    assert _d(payment["TotalAmt"]) == _d(invoice["TotalAmt"])
+    assert payment["PaymentRefNum"] == "WIRE-7781"
+    assert payment["Line"][0]["LinkedTxn"][0]["TxnId"] == invoice["Id"]
+    assert payment["DepositToAccountRef"]["value"]  # the Bank Accounts sheet, read backwards
+    assert payment["PaymentMethodRef"]["value"]
+    _balances_agree(invoice["Id"])
+
+
+def test_rerunning_both_directions_writes_nothing(paid_in_intacct: dict[str, Any]) -> None:
+    again = paid_in_intacct["again"]
+    assert again.state == "success"
+    assert again.writes == {"qbo": 0, "intacct": 0}
+    assert again.write_requests == {"qbo": 0, "intacct": 0}
+    assert again.summary["reasons"].get("written_by_sync", 0) >= 1  # its own QuickBooks payment did not go back

@@ -122,6 +122,7 @@ class MappedPayment:
     total: Decimal
     unapplied: Decimal
     voided: bool = False
+    own: bool = False  # written by this sync from an Intacct receipt (its memo says so): never sent back
     applications: list[Application] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
     hold: inv.Hold | None = None
@@ -210,8 +211,9 @@ def map_payment(record: Mapping[str, Any], ctx: PaymentContext) -> MappedPayment
         total=inv._money(record.get("TotalAmt"), where=f"payment {qbo_id} TotalAmt"),
         unapplied=inv._money(record.get("UnappliedAmt"), where=f"payment {qbo_id} UnappliedAmt"),
         voided=is_voided(record),
+        own=str(record.get("PrivateNote") or "").startswith(BACK_MARKER),
     )
-    if pay.voided:
+    if pay.voided or pay.own:
         return pay
     try:
         _applications(pay, record, ctx)
@@ -538,6 +540,9 @@ def plan(
         step = Step(pay.source_id, pay.qbo_id, pay.number, "skip")
         steps.append(step)
         live = [r for r in posted(link) if r.get("state") != "reversed"]
+        if pay.own:
+            step.reason = "written_by_sync"
+            continue
         if pay.voided:
             if live:
                 step.action, step.reason = "reverse", "voided_in_quickbooks"
@@ -574,4 +579,205 @@ def plan(
             step.reason = "split_by_entity" if len(pay.receipts) > 1 else ""
         for receipt in pay.receipts:
             write(step, "create", receipt.body, receipt.key, receipt.entity)
+    return steps, writes
+
+
+# -------------------------------------------------------------------------------- Intacct -> QuickBooks
+#
+# Status back: a receipt recorded in Intacct (not by this sync) against invoices the invoices flow
+# posted becomes a QuickBooks Payment linked to the same QuickBooks invoices, so both sides show the
+# invoice paid. What the sync wrote never comes back: its own receipts are known by the ledger and by
+# their description ("QBO Payment <Id>"), its own QuickBooks payments by the ledger and their memo.
+
+BACK_MARKER = "Intacct AR payment "
+OWN_MARKER = "QBO Payment "
+#: What the flow reads of an Intacct receipt to bring it back (its details come from ``read``).
+BACK_FIELDS: tuple[str, ...] = ("RECORDNO", "STATE", "WHENMODIFIED")
+
+
+@dataclass
+class BackPayment:
+    """An Intacct receipt as the flow sees it on its way to QuickBooks."""
+
+    record_no: str
+    number: str
+    customer: str
+    body: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+    content: str = ""
+    invoices: list[str] = field(default_factory=list)  # QuickBooks invoice Ids it pays
+    skip: str | None = None  # reason nothing is written (not a synced invoice, a draft, ...)
+    hold: inv.Hold | None = None
+
+    @property
+    def source_id(self) -> str:
+        return f"ARPYMT:{self.record_no}"
+
+    @property
+    def label(self) -> str:
+        return f"Intacct receipt {self.number} (record {self.record_no}) of {self.customer}"
+
+
+def details_of(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The ARPYMTDETAIL rows of a read receipt, whatever nesting the XML gave them."""
+    raw = record.get("ARPYMTDETAILS") or record.get("arpymtdetails") or []
+    if isinstance(raw, Mapping):
+        raw = next(iter(raw.values()), []) if raw else []
+    return [raw] if isinstance(raw, Mapping) else [r for r in raw if isinstance(r, Mapping)]
+
+
+def _iso(value: Any) -> str:
+    text = str(value or "")[:10]
+    if "/" in text:
+        month, day, year = text.split("/")
+        return f"{int(year):04d}-{int(month):02d}-{int(day):02d}"
+    return text
+
+
+def map_intacct_payment(
+    record: Mapping[str, Any],
+    *,
+    invoices: Mapping[str, str],
+    customers: Mapping[str, str],
+    mappings: Any,
+    methods: Mapping[str, str],
+    accounts: Mapping[str, str],
+    home_currency: str,
+    home_rate: Any,
+) -> BackPayment:
+    """One Intacct receipt mapped to a QuickBooks Payment body, or skipped / held with the reason.
+
+    ``invoices``: Intacct ARINVOICE RECORDNO -> QuickBooks invoice Id (the invoices flow's links);
+    ``customers``: Intacct CUSTOMERID -> QuickBooks customer Id; ``methods`` and ``accounts``: QuickBooks
+    names -> Ids."""
+    record_no = str(record.get("RECORDNO"))
+    back = BackPayment(record_no, str(record.get("DOCNUMBER") or record_no), str(record.get("CUSTOMERID") or ""))
+    if str(record.get("DESCRIPTION") or "").startswith(OWN_MARKER):
+        back.skip = "written_by_sync"
+        return back
+    if str(record.get("STATE") or "") not in ("Complete", "Completed", "C"):
+        back.skip = "not_completed"
+        return back
+    lines, other = [], []
+    for detail in details_of(record):
+        qbo_invoice = invoices.get(str(detail.get("RECORDKEY") or ""))
+        if qbo_invoice is None:
+            other.append(detail)
+            continue
+        credit = [k for k in ("ADJUSTMENTKEY", "ADVANCEKEY", "OVERPAYMENTKEY") if detail.get(k)]
+        if credit or detail.get("TRX_TOTALDISCOUNTTOAPPLY"):
+            back.hold = inv.Hold(
+                "credit_back_not_supported",
+                f"{back.label} applies a credit or discount to invoice {qbo_invoice} synced from QuickBooks; the sync "
+                "brings back cash receipts only: record the credit in QuickBooks by hand",
+            )
+            return back
+        amount = inv._money(detail.get("TRX_PAYMENTAMOUNT"), where=f"{back.label} TRX_PAYMENTAMOUNT")
+        lines.append({"Amount": amount, "LinkedTxn": [{"TxnId": qbo_invoice, "TxnType": inv.INVOICE}]})
+        back.invoices.append(qbo_invoice)
+    if not lines:
+        back.skip = "not_a_synced_invoice"
+        return back
+    if other:
+        back.hold = inv.Hold(
+            "mixed_receipt",
+            f"{back.label} pays invoices synced from QuickBooks and invoices QuickBooks does not have; record the "
+            "QuickBooks part by hand (the sync never splits a receipt)",
+        )
+        return back
+    customer = customers.get(back.customer)
+    if customer is None:
+        back.hold = inv.Hold(
+            "customer_not_linked",
+            f"{back.label}: customer {back.customer} is not linked to a QuickBooks customer",
+        )
+        return back
+    overpayment = inv._money(record.get("OVERPAYMENTAMOUNT"), where=f"{back.label} OVERPAYMENTAMOUNT")
+    total = sum((line["Amount"] for line in lines), ZERO) + overpayment
+    when = _iso(record.get("RECEIPTDATE") or record.get("PAYMENTDATE"))
+    body: dict[str, Any] = {
+        "CustomerRef": {"value": customer},
+        "TotalAmt": total,
+        "TxnDate": when,
+        "PaymentRefNum": back.number[:21],
+        "PrivateNote": f"{BACK_MARKER}{record_no}",
+        "Line": lines,
+    }
+    currency = str(record.get("CURRENCY") or home_currency)
+    body["CurrencyRef"] = {"value": currency}
+    if currency != home_currency:
+        base = str(record.get("BASECURR") or home_currency)
+        rate = Decimal(str(record.get("EXCHANGE_RATE") or 0))
+        to_home = rate if base == home_currency else rate * (home_rate(base, when) or 0)
+        if not to_home:
+            back.hold = inv.Hold("no_exchange_rate", f"{back.label}: no rate to express {currency} in {home_currency}")
+            return back
+        body["ExchangeRate"] = str(Decimal(to_home).quantize(inv.RATE_PLACES, rounding=ROUND_HALF_UP))
+    method = str(record.get("PAYMENTMETHOD") or "")
+    if method:
+        name = next(
+            (m.qbo_payment_method for m in mappings.payment_methods if m.intacct_payment_method == method), None
+        )
+        if name is None or name not in methods:
+            back.hold = inv.Hold(
+                "unmapped_payment_method",
+                f"{back.label}: Intacct payment method {method!r} has no QuickBooks payment method on the workbook's "
+                "Payment Methods sheet; map it there",
+            )
+            return back
+        body["PaymentMethodRef"] = {"value": methods[name]}
+    bank, gl = str(record.get("FINANCIALENTITY") or ""), str(record.get("UNDEPOSITEDACCOUNTNO") or "")
+    if bank or gl:
+        row = next(
+            (
+                b
+                for b in mappings.bank_accounts
+                if (bank and b.intacct_financial_entity == bank) or (not bank and gl and b.intacct_gl_account == gl)
+            ),
+            None,
+        )
+        if row is None or row.qbo_account not in accounts:
+            back.hold = inv.Hold(
+                "unmapped_deposit_account",
+                f"{back.label}: Intacct {'financial entity ' + bank if bank else 'GL account ' + gl} has no QuickBooks "
+                "account on the workbook's Bank Accounts sheet; map it there",
+            )
+            return back
+        body["DepositToAccountRef"] = {"value": accounts[row.qbo_account]}
+    back.body = body
+    back.content = _digest(body)
+    back.key = f"{FLOW}:back:{back.source_id}:{back.content}"
+    return back
+
+
+def plan_back(backs: Sequence[BackPayment], *, links: Mapping[str, Any]) -> tuple[list[Step], list[dict[str, Any]]]:
+    """QuickBooks Payment creates for the Intacct receipts not brought back yet."""
+    steps: list[Step] = []
+    writes: list[dict[str, Any]] = []
+    for back in backs:
+        step = Step(back.source_id, back.record_no, back.number, "skip", reason=back.skip or "")
+        steps.append(step)
+        if back.skip:
+            continue
+        if back.hold is not None:
+            step.action, step.reason, step.detail = "review", back.hold.reason, back.hold.detail
+            continue
+        if back.source_id in links:
+            step.reason = "unchanged"
+            continue
+        step.action, step.reason, step.content = "create_qbo", "paid_in_intacct", back.content
+        wk = f"q{len(writes)}"
+        step.write_keys.append(wk)
+        writes.append(
+            {
+                "write_key": wk,
+                "operation": "create",
+                "object": PAYMENT,
+                "record_key": back.source_id,
+                "entity": "",
+                "body": dict(back.body),
+                "idempotency_key": back.key,
+                "reveal": None,
+            }
+        )
     return steps, writes

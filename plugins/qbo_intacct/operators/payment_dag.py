@@ -34,7 +34,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
 from qbo_intacct.operators.extract import QuickBooksExtractOperator
-from qbo_intacct.operators.load import IntacctFunctionsOperator
+from qbo_intacct.operators.load import IntacctFunctionsOperator, QuickBooksUpsertOperator
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,9 @@ def prepare_step(context: Mapping[str, Any]) -> dict[str, Any]:
     return {"window": window.as_xcom(), "dry_run": bool(params.get("dry_run")), "today": now.date().isoformat()}
 
 
-def scope_step(changed: Mapping[str, Any], deleted: Mapping[str, Any]) -> dict[str, Any]:
+def scope_step(
+    changed: Mapping[str, Any], deleted: Mapping[str, Any], intacct: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Payments to read by id besides the window (pending, held) and whether the lookups are needed."""
     from qbo_intacct.flows.documents import last_pending
     from qbo_intacct.flows.payments import PAYMENT
@@ -105,9 +107,38 @@ def scope_step(changed: Mapping[str, Any], deleted: Mapping[str, Any]) -> dict[s
                if i.record_id.startswith(f"{PAYMENT}:")}  # fmt: skip
     gone = {str(r["id"]) for r in (deleted or {}).get("rows") or []}
     ids = sorted(wanted - read - gone - {""})
-    busy = bool(read or ids or gone)
-    log.info("in scope: %d changed in the window, %d pending or held, %d deleted", len(read), len(ids), len(gone))
+    receipts = int((intacct or {}).get("rows") or 0)
+    busy = bool(read or ids or gone or receipts)
+    log.info(
+        "in scope: %d changed in the window, %d pending or held, %d deleted; %d Intacct receipts to bring back",
+        len(read), len(ids), len(gone), receipts,
+    )  # fmt: skip
     return {"ids": ids, "lookups": "all" if busy else []}
+
+
+def extract_intacct_payments_step(context: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str, Any]:
+    from qbo_intacct.flows.payments import BACK_FIELDS, posted
+    from qbo_intacct.flows.runtime import Window, stage_records
+    from qbo_intacct.hooks.intacct import IntacctHook
+
+    ledger = _ledger()
+    links = ledger.links(FLOW)
+    own = {str(r["record_no"]) for link in links if link.source_system == "qbo" for r in posted(link)}
+    known = own | {link.source_id.partition(":")[2] for link in links if link.source_system == "intacct"}
+    window = Window.from_xcom(run["window"])
+    hook = IntacctHook()
+    if window.start is None:
+        rows = hook.iter_query("ARPYMT", list(BACK_FIELDS), entity_id="", show_private=True)
+    else:
+        rows = hook.iter_changed("ARPYMT", list(BACK_FIELDS), window.start, window.end, entity_id="",
+                                 show_private=True)  # fmt: skip
+    wanted = sorted({str(r["RECORDNO"]) for r in rows if str(r.get("STATE")) != "Draft"} - known, key=int)
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(wanted), 100):
+        records += hook.read("ARPYMT", wanted[start : start + 100])
+        log.info("read Intacct receipts: %d of %d", len(records), len(wanted))
+    log.info("Intacct receipts changed in the window and not written by the sync: %d", len(records))
+    return stage_records(records, id_field="RECORDNO", flow=FLOW, run_id=context["run_id"], name="intacct_receipts")
 
 
 # ------------------------------------------------------------------------------------ plan
@@ -183,6 +214,7 @@ def plan_step(
     deleted: Mapping[str, Any],
     lookups: Mapping[str, Any],
     banks: Mapping[str, Any],
+    intacct: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     import pandas as pd
 
@@ -192,6 +224,7 @@ def plan_step(
     from qbo_intacct.flows.runtime import stage, staged_records, writes_frame
 
     ledger = _ledger()
+    mappings = load_workbook_mappings()
     records: dict[str, dict[str, Any]] = {}
     for staged in qbo:
         for r in staged_records(staged):
@@ -199,7 +232,7 @@ def plan_step(
     lists = {entity: staged_records(staged) for entity, staged in (lookups or {}).items()}
     ctx = pm.PaymentContext.build(
         lists,
-        load_workbook_mappings(),
+        mappings,
         customers=customer_links(ledger),
         documents={link.source_id: dict(link.target_hashes or {}) for link in ledger.links("invoices")},
         entity_currency={str(e["LOCATIONID"]): str(e["CURRENCY"]) for e in banks.get("entities") or []} or None,
@@ -217,20 +250,65 @@ def plan_step(
         today=run["today"],
         refused=refused_writes(ledger, FLOW),
     )
+    links = {link.source_id: link for link in ledger.links(FLOW)}
+    invoice_of = {
+        str((link.target_hashes or {}).get("record_no")): link.source_id.partition(":")[2]
+        for link in ledger.links("invoices")
+        if link.source_id.startswith("Invoice:")
+    }
+    backs = [
+        pm.map_intacct_payment(
+            r,
+            invoices=invoice_of,
+            customers={intacct_id: qbo_id for qbo_id, intacct_id in customer_links(ledger).items()},
+            mappings=mappings,
+            methods={str(m.get("Name")): str(m["Id"]) for m in lists.get("PaymentMethod", [])},
+            accounts={
+                str(a.get("FullyQualifiedName") or a.get("Name")): str(a["Id"]) for a in lists.get("Account", [])
+            },
+            home_currency=ctx.docs.home_currency,
+            home_rate=ctx.docs.home_rate,
+        )
+        for r in staged_records(intacct)
+    ]
+    back_steps, qbo_writes = pm.plan_back(backs, links=links)
+    steps += back_steps
     counts = Counter(s.action for s in steps)
-    log.info("plan: %s; %d Intacct functions", dict(sorted(counts.items())), len(writes))
+    log.info(
+        "plan: %s; %d Intacct functions, %d QuickBooks writes", dict(sorted(counts.items())), len(writes),
+        len(qbo_writes),
+    )  # fmt: skip
     run_id = context["run_id"]
     out = {
         "plan": stage(_steps_frame(steps), flow=FLOW, run_id=run_id, name="plan"),
-        "payments": stage(pd.DataFrame(_payment_rows(pays)), flow=FLOW, run_id=run_id, name="mapped_payments"),
+        "payments": stage(
+            pd.DataFrame(_payment_rows(pays) + _back_rows(backs)), flow=FLOW, run_id=run_id, name="mapped_payments"
+        ),
         "counts": dict(counts),
         "read": len(records) + len(gone),
     }
-    if run["dry_run"] or not writes:
-        out["intacct_writes"] = {"path": None, "rows": 0}
-    else:
-        out["intacct_writes"] = stage(writes_frame(writes), flow=FLOW, run_id=run_id, name="intacct_writes")
+    for name, planned in (("intacct_writes", writes), ("qbo_writes", qbo_writes)):
+        if run["dry_run"] or not planned:
+            out[name] = {"path": None, "rows": 0}
+        else:
+            out[name] = stage(writes_frame(planned), flow=FLOW, run_id=run_id, name=name)
     return out
+
+
+def _back_rows(backs: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "source_id": b.source_id,
+            "number": b.number,
+            "customer": b.customer,
+            "date": str(b.body.get("TxnDate") or ""),
+            "amount": f"{b.body.get('TotalAmt', '')} {(b.body.get('CurrencyRef') or {}).get('value', '')}",
+            "receipts": "[]",
+            "invoices": json.dumps(b.invoices),
+        }
+        for b in backs
+        if not b.skip
+    ]
 
 
 # ------------------------------------------------------------------------------------ record
@@ -299,6 +377,30 @@ def record(
         if step.action == "skip":
             summary.skipped += 1
             reasons[step.reason] += 1
+            continue
+        if step.action == "create_qbo":
+            if dry_run:
+                summary.created += 1
+                continue
+            result = results.get(step.write_keys[0])
+            if result is None or result["status"] != "ok":
+                error = (result or {}).get("error") or "not sent"
+                summary.failed += 1
+                reasons["write_failed"] += 1
+                drafts.append(
+                    _draft(step, row, "write_failed", f"{step.number}: QuickBooks refused the payment: {error}")
+                )
+                continue
+            summary.created += 1
+            reasons["paid_in_intacct"] += 1
+            links.append(
+                LinkRecord(
+                    FLOW, "intacct", step.source_id, "qbo", f"Payment:{result['new_id']}", target_key=step.number,
+                    target_hashes={"content": str(step.content), "state": "posted",
+                                   "invoices": str((row or {}).get("invoices") or "[]")},
+                    origin="intacct", run_id=run_id,
+                )
+            )  # fmt: skip
             continue
         if dry_run:
             summary.created += step.action == "create"
@@ -383,7 +485,11 @@ def record(
 
 
 def record_step(
-    context: Mapping[str, Any], run: Mapping[str, Any], planned: Mapping[str, Any], results: Mapping[str, Any] | None
+    context: Mapping[str, Any],
+    run: Mapping[str, Any],
+    planned: Mapping[str, Any],
+    results: Mapping[str, Any] | None,
+    qbo_results: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     from qbo_intacct.flows.engine import held_lines
     from qbo_intacct.flows.runtime import Window
@@ -401,11 +507,10 @@ def record_step(
         if planned["intacct_writes"].get("path")
         else {}
     )
-    by_key = (
-        {str(r["write_key"]): r for r in read_staged(results).to_dict("records")}
-        if results and results.get("path")
-        else {}
-    )
+    by_key: dict[str, Any] = {}
+    for staged in (results, qbo_results):
+        if staged and staged.get("path"):
+            by_key.update({str(r["write_key"]): r for r in read_staged(staged).to_dict("records")})
     summary, extra = record(
         run_id=context["run_id"],
         ledger=ledger,
@@ -419,7 +524,7 @@ def record_step(
     )
     data = {**summary.as_dict(), **extra, "held": held_lines(ledger, FLOW), "window": run["window"]}
     data["paid_invoices"] = sorted(
-        {i for s in steps if s.action in ("create", "replace", "reverse") for i in json.loads(
+        {i for s in steps if s.action in ("create", "replace", "reverse", "create_qbo") for i in json.loads(
             (rows.get(s.source_id) or {}).get("invoices") or "[]")}
     )  # fmt: skip
     return data
@@ -565,11 +670,25 @@ def build_payment_dag(*, doc_md: str, start_date: Any = None) -> DAG:
 
         deleted = extract_qbo_deleted(run)
 
-        @task
-        def scope(changed: dict, deleted: dict) -> dict:
-            return scope_step(changed, deleted)
+        @task(pool="intacct_api")
+        def extract_intacct_payments(run: dict) -> dict:
+            """Intacct receipts changed in the window that this sync did not write and has not brought back
+            yet, read whole (with their details) so the ones paying synced invoices go to QuickBooks."""
+            from qbo_intacct.hooks import usage
 
-        scoped = scope(changed.output, deleted)
+            context, before = get_current_context(), usage.snapshot()
+            try:
+                return extract_intacct_payments_step(context, run)
+            finally:
+                _publish_usage(context, before)
+
+        receipts = extract_intacct_payments(run)
+
+        @task
+        def scope(changed: dict, deleted: dict, receipts: dict) -> dict:
+            return scope_step(changed, deleted, receipts)
+
+        scoped = scope(changed.output, deleted, receipts)
         partners = QuickBooksExtractOperator(
             task_id="extract_qbo_payment_partners", flow=FLOW, entity="Payment", ids=scoped["ids"],
             name="qbo_payment_partners", pool="qbo_api",
@@ -617,11 +736,13 @@ def build_payment_dag(*, doc_md: str, start_date: Any = None) -> DAG:
             return {"entities": entities, "banks": banks}
 
         @task
-        def plan(run: dict, changed: dict, partners: dict, deleted: dict, lookups: dict, banks: dict) -> dict:
-            return plan_step(get_current_context(), run, [changed, partners], deleted, lookups, banks)
+        def plan(
+            run: dict, changed: dict, partners: dict, deleted: dict, lookups: dict, banks: dict, receipts: dict
+        ) -> dict:
+            return plan_step(get_current_context(), run, [changed, partners], deleted, lookups, banks, receipts)
 
         planned = plan(run, changed.output, partners.output, deleted, extract_qbo_lists(scoped),
-                       extract_intacct_banks(scoped))  # fmt: skip
+                       extract_intacct_banks(scoped), receipts)  # fmt: skip
         from qbo_intacct.flows.payments import ELEMENT_ORDER
 
         load = IntacctFunctionsOperator(
@@ -629,9 +750,11 @@ def build_payment_dag(*, doc_md: str, start_date: Any = None) -> DAG:
             pool="intacct_api",
         )  # fmt: skip
 
+        load_qbo = QuickBooksUpsertOperator(task_id="load_qbo", flow=FLOW, writes=planned["qbo_writes"], pool="qbo_api")
+
         @task
-        def record(run: dict, planned: dict, results: dict) -> dict:
-            return record_step(get_current_context(), run, planned, results)
+        def record(run: dict, planned: dict, results: dict, qbo_results: dict) -> dict:
+            return record_step(get_current_context(), run, planned, results, qbo_results)
 
         @task
         def compare_balances(data: dict) -> dict:
@@ -647,5 +770,5 @@ def build_payment_dag(*, doc_md: str, start_date: Any = None) -> DAG:
         def report(data: dict) -> str:
             return report_step(get_current_context(), data, asset)
 
-        report(compare_balances(record(run, planned, load.output)))
+        report(compare_balances(record(run, planned, load.output, load_qbo.output)))
     return dag
