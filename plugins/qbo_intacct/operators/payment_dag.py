@@ -132,7 +132,12 @@ def extract_intacct_payments_step(context: Mapping[str, Any], run: Mapping[str, 
     else:
         rows = hook.iter_changed("ARPYMT", list(BACK_FIELDS), window.start, window.end, entity_id="",
                                  show_private=True)  # fmt: skip
-    wanted = sorted({str(r["RECORDNO"]) for r in rows if str(r.get("STATE")) != "Draft"} - known, key=int)
+    from qbo_intacct.ledger.repository import ReviewStatus
+
+    held = {i.record_id.partition(":")[2] for i in ledger.review_items(FLOW, ReviewStatus.OPEN)
+            if i.record_id.startswith("ARPYMT:")}  # fmt: skip
+    changed = {str(r["RECORDNO"]) for r in rows if str(r.get("STATE")) != "Draft"}
+    wanted = sorted((changed | held) - known, key=int)  # held ones again, so a workbook fix brings them
     records: list[dict[str, Any]] = []
     for start in range(0, len(wanted), 100):
         records += hook.read("ARPYMT", wanted[start : start + 100])

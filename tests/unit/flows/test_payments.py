@@ -198,3 +198,50 @@ def test_void_and_delete_reverse_and_an_edit_replaces(ctx: pm.PaymentContext) ->
     steps, writes = pm.plan([voided], [], links={pay.source_id: reversed_link}, pending={}, now=NOW,
                             pending_hours=72, today="2026-10-30")  # fmt: skip
     assert (steps[0].reason, writes) == ("already_reversed", [])
+
+
+def _receipt(**extra: Any) -> dict[str, Any]:
+    return {"RECORDNO": "800", "STATE": "Complete", "CUSTOMERID": "C-7", "DOCNUMBER": "WIRE-1", "CURRENCY": "USD",
+            "BASECURR": "USD", "RECEIPTDATE": "10/31/2026", "PAYMENTMETHOD": "ACH", "FINANCIALENTITY": "BOA-US-CHK",
+            "ARPYMTDETAILS": {"arpymtdetail": {"RECORDKEY": "101", "TRX_PAYMENTAMOUNT": "250.00"}},
+            **extra}  # fmt: skip
+
+
+def _back(ctx: pm.PaymentContext, record: dict[str, Any]) -> pm.BackPayment:
+    return pm.map_intacct_payment(
+        record,
+        invoices={"101": "1", "102": "2"},
+        customers={"C-7": "7"},
+        mappings=ctx.mappings,
+        methods={"ACH": "1", "Check": "2"},
+        accounts={"Checking": "35", "Undeposited Funds": "4"},
+        home_currency="USD",
+        home_rate=ctx.docs.home_rate,
+    )
+
+
+def test_intacct_receipt_against_a_synced_invoice_becomes_a_quickbooks_payment(ctx: pm.PaymentContext) -> None:
+    back = _back(ctx, _receipt())
+    assert back.skip is None
+    assert back.hold is None
+    assert back.body["Line"] == [{"Amount": Decimal("250.00"), "LinkedTxn": [{"TxnId": "1", "TxnType": "Invoice"}]}]
+    assert back.body["TotalAmt"] == Decimal("250.00")
+    assert back.body["TxnDate"] == "2026-10-31"
+    assert back.body["PaymentMethodRef"] == {"value": "1"}
+    assert back.body["DepositToAccountRef"] == {"value": "35"}
+    assert back.body["PrivateNote"] == "Intacct AR payment 800"
+    _, writes = pm.plan_back([back], links={})
+    assert [(w["operation"], w["object"]) for w in writes] == [("create", "Payment")]
+    assert pm.plan_back([back], links={back.source_id: object()})[1] == []  # brought back once only
+
+
+def test_no_ping_pong_and_nothing_guessed_back(ctx: pm.PaymentContext) -> None:
+    assert _back(ctx, _receipt(DESCRIPTION="QBO Payment 50")).skip == "written_by_sync"
+    other = {"arpymtdetail": {"RECORDKEY": "555", "TRX_PAYMENTAMOUNT": "1.00"}}
+    assert _back(ctx, _receipt(ARPYMTDETAILS=other)).skip == "not_a_synced_invoice"
+    credit = {"arpymtdetail": {"RECORDKEY": "101", "ADJUSTMENTKEY": "9", "TRX_ADJUSTMENTAMOUNT": "5.00"}}
+    assert _back(ctx, _receipt(ARPYMTDETAILS=credit)).hold.reason == "credit_back_not_supported"
+    assert _back(ctx, _receipt(PAYMENTMETHOD="Cash")).hold.reason == "unmapped_payment_method"
+    own = pm.map_payment({**_pay([("Invoice", "1", "1.00")], "1.00"), "PrivateNote": "Intacct AR payment 800"}, ctx)
+    steps, writes = pm.plan([own], [], links={}, pending={}, now=NOW, pending_hours=72, today="2026-10-30")
+    assert (steps[0].reason, writes) == ("written_by_sync", [])
