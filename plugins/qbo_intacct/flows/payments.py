@@ -200,6 +200,15 @@ def map_payment(record: Mapping[str, Any], ctx: PaymentContext) -> MappedPayment
     """One QuickBooks payment mapped to its Intacct receipts, or held / waiting with the reason."""
     qbo_id = str(record["Id"])
     customer = record.get("CustomerRef") or {}
+    unreadable: list[str] = []
+
+    def money(name: str) -> Decimal:
+        try:
+            return inv._money(record.get(name), where=f"payment {qbo_id} {name}")
+        except inv.DocumentMappingError as bad:  # a value QuickBooks should never send: held, the batch goes on
+            unreadable.append(str(bad))
+            return ZERO
+
     pay = MappedPayment(
         qbo_id=qbo_id,
         source_id=source_key(qbo_id),
@@ -208,12 +217,15 @@ def map_payment(record: Mapping[str, Any], ctx: PaymentContext) -> MappedPayment
         customer_name=str(inv._ref(customer, "name") or ""),
         txn_date=str(record.get("TxnDate") or "")[:10],
         currency=str(inv._ref(record.get("CurrencyRef")) or ctx.docs.home_currency),
-        total=inv._money(record.get("TotalAmt"), where=f"payment {qbo_id} TotalAmt"),
-        unapplied=inv._money(record.get("UnappliedAmt"), where=f"payment {qbo_id} UnappliedAmt"),
-        voided=is_voided(record),
+        total=money("TotalAmt"),
+        unapplied=money("UnappliedAmt"),
+        voided=not unreadable and is_voided(record),
         own=str(record.get("PrivateNote") or "").startswith(BACK_MARKER),
     )
     if pay.voided or pay.own:
+        return pay
+    if unreadable:
+        pay.hold = inv.Hold("cannot_map", f"{unreadable[0]}; correct the payment in QuickBooks")
         return pay
     try:
         _applications(pay, record, ctx)
@@ -229,6 +241,16 @@ def map_payment(record: Mapping[str, Any], ctx: PaymentContext) -> MappedPayment
 def _applications(pay: MappedPayment, record: Mapping[str, Any], ctx: PaymentContext) -> None:
     if not pay.txn_date:
         raise _HeldError("cannot_map", f"{pay.label}: no TxnDate")
+    try:
+        day = date.fromisoformat(pay.txn_date)
+    except ValueError:
+        raise _HeldError("cannot_map", f"{pay.label} TxnDate {pay.txn_date!r} is not a date; correct it") from None
+    if not date(1900, 1, 1) <= day <= date(2099, 12, 31):
+        raise _HeldError(
+            "date_out_of_range", f"{pay.label} is dated {pay.txn_date} (a typo?); correct it in QuickBooks"
+        )
+    if pay.total < 0:
+        raise _HeldError("negative_total", f"{pay.label} totals {pay.total}: a payment is never negative")
     for n, line in enumerate(record.get("Line") or [], start=1):
         amount = inv._money(line.get("Amount"), where=f"{pay.label} line {n} Amount")
         for linked in line.get("LinkedTxn") or []:

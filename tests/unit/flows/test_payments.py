@@ -245,3 +245,12 @@ def test_no_ping_pong_and_nothing_guessed_back(ctx: pm.PaymentContext) -> None:
     own = pm.map_payment({**_pay([("Invoice", "1", "1.00")], "1.00"), "PrivateNote": "Intacct AR payment 800"}, ctx)
     steps, writes = pm.plan([own], [], links={}, pending={}, now=NOW, pending_hours=72, today="2026-10-30")
     assert (steps[0].reason, writes) == ("written_by_sync", [])
+
+
+def test_bad_values_are_held_naming_the_field(ctx: pm.PaymentContext) -> None:
+    words = pm.map_payment(_pay([("Invoice", "1", "1.00")], "1.00", TotalAmt="one dollar"), ctx)
+    assert words.hold is not None
+    assert "TotalAmt" in words.hold.detail
+    typo = pm.map_payment(_pay([("Invoice", "1", "1.00")], "1.00", TxnDate="0026-10-20"), ctx)
+    assert typo.hold is not None
+    assert typo.hold.reason == "date_out_of_range"
