@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 from flow_story import FlowStory as Story
 from flow_story import RunResult, flow_story
+from flow_story import intacct_hook as _intacct
+from flow_story import ledger as _ledger
+from flow_story import qbo_hook as _qbo
 
 # About 2.5 minutes alone (customers and invoices must run first): over make test's budget, so `slow`.
 pytestmark = [pytest.mark.dag, pytest.mark.slow]
@@ -25,24 +28,6 @@ PAY_FIELDS = ["RECORDNO", "CUSTOMERID", "STATE", "CURRENCY", "MEGAENTITYID", "DO
               "TRX_TOTALPAID", "TRX_TOTALDUE", "EXCHANGE_RATE", "BASECURR", "OVERPAYMENTAMOUNT", "PAYMENTMETHOD",
               "FINANCIALENTITY", "UNDEPOSITEDACCOUNTNO", "RECEIPTDATE"]  # fmt: skip
 DOC_FIELDS = ["RECORDNO", "RECORDID", "CUSTOMERID", "STATE", "CURRENCY", "TRX_TOTALENTERED", "TRX_TOTALDUE"]
-
-
-def _ledger() -> Any:
-    from qbo_intacct.ledger.repository import Ledger
-
-    return Ledger.from_connection()
-
-
-def _qbo() -> Any:
-    from qbo_intacct.hooks.quickbooks import QuickBooksHook
-
-    return QuickBooksHook()
-
-
-def _intacct() -> Any:
-    from qbo_intacct.hooks.intacct import IntacctHook
-
-    return IntacctHook()
 
 
 def _rows(obj: str, fields: list[str]) -> list[dict[str, Any]]:
