@@ -453,3 +453,30 @@ def test_rerunning_both_directions_writes_nothing(paid_in_intacct: dict[str, Any
     assert again.writes == {"qbo": 0, "intacct": 0}
     assert again.write_requests == {"qbo": 0, "intacct": 0}
     assert again.summary["reasons"].get("written_by_sync", 0) >= 1  # its own QuickBooks payment did not go back
+
+
+@pytest.fixture(scope="module")
+def reversed_in_intacct(story: Story, paid_in_intacct: dict[str, Any]) -> dict[str, Any]:
+    """The receipt recorded in Intacct is reversed there; payments runs."""
+    from qbo_intacct.hooks.intacct import IntacctFunction
+
+    body = {"@key": paid_in_intacct["receipt"], "datereversed": {"year": "2026", "month": "11", "day": "02"}}
+    (result,) = _intacct().run_functions(
+        [IntacctFunction("reverse_arpayment", body, "test:intacct-reverse", "test")], entity_id="US"
+    )
+    assert result.ok, result
+    return {"run": story.run("reversed_in_intacct"), "again": story.run("reversed_again")}
+
+
+def test_a_receipt_reversed_in_intacct_voids_the_quickbooks_payment(
+    paid_in_intacct: dict[str, Any], reversed_in_intacct: dict[str, Any]
+) -> None:
+    run, invoice = reversed_in_intacct["run"], paid_in_intacct["invoice"]
+    assert run.state == "success"
+    assert run.summary["reasons"]["reversed_in_intacct"] == 1
+    assert run.writes == {"qbo": 1, "intacct": 0}
+    fresh = _qbo().get("Invoice", invoice["Id"])
+    assert _d(fresh["Balance"]) == _d(invoice["TotalAmt"])  # open again
+    _balances_agree(invoice["Id"])
+    again = reversed_in_intacct["again"]
+    assert again.writes == {"qbo": 0, "intacct": 0}  # the voided payment does not go back to Intacct

@@ -630,6 +630,7 @@ class BackPayment:
     invoices: list[str] = field(default_factory=list)  # QuickBooks invoice Ids it pays
     skip: str | None = None  # reason nothing is written (not a synced invoice, a draft, ...)
     hold: inv.Hold | None = None
+    reversed: bool = False  # reversed in Intacct: the QuickBooks payment brought back is voided
 
     @property
     def source_id(self) -> str:
@@ -676,6 +677,10 @@ def map_intacct_payment(
     back = BackPayment(record_no, str(record.get("DOCNUMBER") or record_no), str(record.get("CUSTOMERID") or ""))
     if str(record.get("DESCRIPTION") or "").startswith(OWN_MARKER):
         back.skip = "written_by_sync"
+        return back
+    if str(record.get("STATE") or "") in ("Reversed", "Reversal", "V"):
+        back.reversed = True
+        back.skip = "reversed_in_intacct"
         return back
     if str(record.get("STATE") or "") not in ("Complete", "Completed", "C"):
         back.skip = "not_completed"
@@ -772,13 +777,43 @@ def map_intacct_payment(
     return back
 
 
-def plan_back(backs: Sequence[BackPayment], *, links: Mapping[str, Any]) -> tuple[list[Step], list[dict[str, Any]]]:
-    """QuickBooks Payment creates for the Intacct receipts not brought back yet."""
+def plan_back(
+    backs: Sequence[BackPayment], *, links: Mapping[str, Any], sync_tokens: Mapping[str, str] | None = None
+) -> tuple[list[Step], list[dict[str, Any]]]:
+    """QuickBooks Payment creates for the Intacct receipts not brought back yet, and voids for the ones
+    brought back and since reversed in Intacct (``sync_tokens``: QuickBooks payment Id -> SyncToken)."""
     steps: list[Step] = []
     writes: list[dict[str, Any]] = []
     for back in backs:
         step = Step(back.source_id, back.record_no, back.number, "skip", reason=back.skip or "")
         steps.append(step)
+        link = links.get(back.source_id)
+        if back.reversed and link is not None and (link.target_hashes or {}).get("state") == "posted":
+            qbo_id = str(link.target_id).partition(":")[2]
+            token = (sync_tokens or {}).get(qbo_id)
+            if token is None:
+                step.action, step.reason = "review", "missing_in_quickbooks"
+                step.detail = (
+                    f"{back.label} was reversed in Intacct, but QuickBooks payment {qbo_id} the sync recorded for "
+                    "it is not found (deleted?); check the invoice in QuickBooks"
+                )
+                continue
+            step.action, step.reason = "void_qbo", "reversed_in_intacct"
+            wk = f"q{len(writes)}"
+            step.write_keys.append(wk)
+            writes.append(
+                {
+                    "write_key": wk,
+                    "operation": "void",
+                    "object": PAYMENT,
+                    "record_key": back.source_id,
+                    "entity": "",
+                    "body": {"Id": qbo_id, "SyncToken": token},
+                    "idempotency_key": f"{FLOW}:back-void:{back.source_id}:{qbo_id}",
+                    "reveal": None,
+                }
+            )
+            continue
         if back.skip:
             continue
         if back.hold is not None:

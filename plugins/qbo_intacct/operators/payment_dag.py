@@ -136,8 +136,16 @@ def extract_intacct_payments_step(context: Mapping[str, Any], run: Mapping[str, 
 
     held = {i.record_id.partition(":")[2] for i in ledger.review_items(FLOW, ReviewStatus.OPEN)
             if i.record_id.startswith("ARPYMT:")}  # fmt: skip
+    rows = list(rows)
     changed = {str(r["RECORDNO"]) for r in rows if str(r.get("STATE")) != "Draft"}
-    wanted = sorted((changed | held) - known, key=int)  # held ones again, so a workbook fix brings them
+    back_posted = {
+        link.source_id.partition(":")[2]
+        for link in links
+        if link.source_system == "intacct" and (link.target_hashes or {}).get("state") == "posted"
+    }
+    reversed_back = {str(r["RECORDNO"]) for r in rows if str(r.get("STATE")) in ("Reversed", "Reversal")} & back_posted
+    # held ones again (a workbook fix brings them); brought back and since reversed (their payment is voided)
+    wanted = sorted(((changed | held) - known) | reversed_back, key=int)
     records: list[dict[str, Any]] = []
     for start in range(0, len(wanted), 100):
         records += hook.read("ARPYMT", wanted[start : start + 100])
@@ -276,7 +284,18 @@ def plan_step(
         )
         for r in staged_records(intacct)
     ]
-    back_steps, qbo_writes = pm.plan_back(backs, links=links)
+    tokens: dict[str, str] = {}
+    for back in backs:
+        link = links.get(back.source_id)
+        if back.reversed and link is not None and (link.target_hashes or {}).get("state") == "posted":
+            from qbo_intacct.hooks.quickbooks import QuickBooksFault, QuickBooksHook
+
+            qbo_id = str(link.target_id).partition(":")[2]
+            try:
+                tokens[qbo_id] = str(QuickBooksHook().get(pm.PAYMENT, qbo_id)["SyncToken"])
+            except QuickBooksFault:
+                log.warning("QuickBooks payment %s (brought back from %s) is not found", qbo_id, back.source_id)
+    back_steps, qbo_writes = pm.plan_back(backs, links=links, sync_tokens=tokens)
     steps += back_steps
     counts = Counter(s.action for s in steps)
     log.info(
@@ -382,6 +401,21 @@ def record(
         if step.action == "skip":
             summary.skipped += 1
             reasons[step.reason] += 1
+            continue
+        if step.action == "void_qbo":
+            result = None if dry_run else results.get(step.write_keys[0])
+            if dry_run or (result is not None and result["status"] == "ok"):
+                summary.updated += 1
+                reasons[step.reason] += 1
+                if not dry_run:
+                    link = old[step.source_id]
+                    hashes = {**(link.target_hashes or {}), "state": "voided"}
+                    links.append(dataclasses.replace(link, target_hashes=hashes, run_id=run_id))
+                continue
+            error = (result or {}).get("error") or "not sent"
+            summary.failed += 1
+            reasons["write_failed"] += 1
+            drafts.append(_draft(step, row, "write_failed", f"{step.number}: QuickBooks refused the void: {error}"))
             continue
         if step.action == "create_qbo":
             if dry_run:
@@ -529,7 +563,7 @@ def record_step(
     )
     data = {**summary.as_dict(), **extra, "held": held_lines(ledger, FLOW), "window": run["window"]}
     data["paid_invoices"] = sorted(
-        {i for s in steps if s.action in ("create", "replace", "reverse", "create_qbo") for i in json.loads(
+        {i for s in steps if s.action in ("create", "replace", "reverse", "create_qbo", "void_qbo") for i in json.loads(
             (rows.get(s.source_id) or {}).get("invoices") or "[]")}
     )  # fmt: skip
     return data
