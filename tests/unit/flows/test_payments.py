@@ -254,3 +254,15 @@ def test_bad_values_are_held_naming_the_field(ctx: pm.PaymentContext) -> None:
     typo = pm.map_payment(_pay([("Invoice", "1", "1.00")], "1.00", TxnDate="0026-10-20"), ctx)
     assert typo.hold is not None
     assert typo.hold.reason == "date_out_of_range"
+
+
+def test_a_receipt_brought_back_and_reversed_in_intacct_voids_the_quickbooks_payment(ctx: pm.PaymentContext) -> None:
+    back = _back(ctx, _receipt(STATE="Reversed"))
+    assert back.reversed
+    link = SimpleNamespace(target_id="Payment:61", target_hashes={"state": "posted"})
+    _, writes = pm.plan_back([back], links={back.source_id: link}, sync_tokens={"61": "3"})
+    assert [(w["operation"], w["body"]) for w in writes] == [("void", {"Id": "61", "SyncToken": "3"})]
+    voided = SimpleNamespace(target_id="Payment:61", target_hashes={"state": "voided"})
+    assert pm.plan_back([back], links={back.source_id: voided}, sync_tokens={"61": "4"})[1] == []
+    steps, writes = pm.plan_back([back], links={back.source_id: link}, sync_tokens={})
+    assert (steps[0].reason, writes) == ("missing_in_quickbooks", [])
