@@ -261,7 +261,9 @@ def plan_step(
         now=dt.datetime.now(dt.UTC),
         pending_hours=pending_hours(),
         today=run["today"],
-        refused=refused_writes(ledger, FLOW),
+        # Only a closed period waits for finance; any other refusal (a transient item error inside a request
+        # of many) is sent again next run with the same key (make chaos, partial batches).
+        refused={k: v for k, v in refused_writes(ledger, FLOW).items() if v[0] == "closed_period"},
     )
     links = {link.source_id: link for link in ledger.links(FLOW)}
     invoice_of = {
