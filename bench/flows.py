@@ -68,6 +68,20 @@ FLOWS: list[BenchFlow] = [
         one_way=True,
         baseline=False,
     ),
+    # issue 15: customer payments post one way as Intacct receipts, after the invoices they pay; an edit that
+    # changes no amount (a memo) posts nothing, so the 1% edits measure an unchanged-content run. Receipts are
+    # known by their DOCNUMBER (the payment's reference, else QBO-PMT-<Id>): RECORDNO differs between runs.
+    BenchFlow(
+        "qbo_intacct_payments",
+        "Payment",
+        "ARPYMT",
+        "DOCNUMBER",
+        monthly_change_rate=0.1,
+        kind="document",
+        before=("qbo_intacct_customers", "qbo_intacct_invoices"),
+        one_way=True,
+        baseline=False,
+    ),
     # issue 17: journal entries post one way; a month's change is the month's new entries and a few edits.
     # Batches are known by their reference (QBO-JE-<Id>): RECORDNO differs between runs (make chaos).
     BenchFlow(

@@ -51,6 +51,7 @@ DEMO_DAGS: list[str] = [
     "qbo_intacct_vendors",
     "qbo_intacct_bills",
     "qbo_intacct_invoices",
+    "qbo_intacct_payments",
     "qbo_intacct_journal_entries",
     "qbo_intacct_period_end_reconciliation",
 ]
