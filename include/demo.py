@@ -50,6 +50,7 @@ DEMO_DAGS: list[str] = [
     "qbo_intacct_customers",
     "qbo_intacct_vendors",
     "qbo_intacct_bills",
+    "qbo_intacct_bill_payments",
     "qbo_intacct_invoices",
     "qbo_intacct_payments",
     "qbo_intacct_journal_entries",

@@ -42,6 +42,7 @@ def test_demo_runs_every_dag_and_leaves_the_committed_workbook_alone(tmp_path: P
     assert "vendors run" in out
     assert "journal_entries run" in out  # issue 17
     assert "bills run" in out  # issue 16
+    assert "bill_payments run" in out
     assert "Intacct receipts posted" in out  # issue 15: the payments summary
     assert "trial-balance tie-out" in out
     assert "held for review" in out
