@@ -35,6 +35,10 @@ class BenchFlow:
     kind: str = "master"
     #: DAGs run (not measured) before each repetition's first run, e.g. customers before invoices.
     before: tuple[str, ...] = ()
+    #: Whether the flow takes Intacct records to QuickBooks at all; when not (invoices, journal
+    #: entries), Intacct's own documents are none of its business and make chaos does not ask why
+    #: they are not linked.
+    intacct_to_qbo: bool = True
 
     @property
     def available(self) -> bool:
@@ -54,6 +58,7 @@ FLOWS: list[BenchFlow] = [
         kind="document",
         before=("qbo_intacct_customers",),
         one_way=True,
+        intacct_to_qbo=False,
     ),
     # issue 16: bills both ways, after vendors; the harness edits QuickBooks bills only (memo), which the
     # flow carries to Intacct; no naive baseline (the invoice baseline posts AR documents)
@@ -93,6 +98,7 @@ FLOWS: list[BenchFlow] = [
         qbo_edit="amount",
         one_way=True,
         baseline=False,
+        intacct_to_qbo=False,
     ),
 ]
 

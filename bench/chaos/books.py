@@ -97,7 +97,8 @@ def read_end_state(flow: Any, admins: dict[str, Any], state_db: Path, folder: Pa
                     (name,),
                 ):
                     pair = {src_sys: str(src), tgt_sys: str(tgt)}
-                    qid, iid = pair.get("qbo", ""), pair.get("intacct", "")
+                    qid = _bare(pair.get("qbo", ""), flow.qbo_entity)
+                    iid = _bare(pair.get("intacct", ""), flow.intacct_object)
                     linked.add(("qbo", qid))
                     linked.add(("intacct", iid))
                     state.links.add((qbo_name.get(qid, f"missing QuickBooks {qid}"), intacct_ids.get(iid, iid)))
@@ -107,22 +108,35 @@ def read_end_state(flow: Any, admins: dict[str, Any], state_db: Path, folder: Pa
                     "where flow = ? and status = 'open'",
                     (name,),
                 ):
-                    held.add((system, str(rid)))
+                    held.add((system, _bare(str(rid), flow.qbo_entity if system == "qbo" else flow.intacct_object)))
                     state.open_items.append({"system": system, "record": str(rid), "reason": reason})
                     # A record named as a candidate of an open item is explained by it (finance decides both).
                     other = "intacct" if system == "qbo" else "qbo"
                     for candidate in json.loads(candidates or "[]"):
                         sys_name, _, cid = str(candidate).rpartition(":")
+                        sys_name = sys_name.partition(":")[0]  # "intacct:ARINVOICE:7" names system and record
                         held.add((sys_name or other, cid))
     for r in qbo:
         rid = str(r.get("Id"))
         if ("qbo", rid) not in linked and ("qbo", rid) not in held:
             state.unexplained.append(f"QuickBooks {flow.qbo_entity} {_qbo_key(r)!r} (Id {rid})")
     for r in intacct:
+        if not getattr(flow, "intacct_to_qbo", True) and not _written_by_sync(r):
+            continue  # Intacct's own documents are none of a QuickBooks-to-Intacct flow's business
         keys = {str(r.get("RECORDNO")), str(r.get(flow.intacct_id_field))}
         if not any(("intacct", k) in linked or ("intacct", k) in held for k in keys):
             state.unexplained.append(f"Intacct {flow.intacct_object} {r.get(flow.intacct_id_field)}")
     return state
+
+
+def _written_by_sync(record: dict[str, Any]) -> bool:
+    """The marks the one-way flows write: EXTERNALID ``qbo:Invoice:17``, batch REFERENCENO ``QBO-JE-5``."""
+    return str(record.get("EXTERNALID") or record.get("REFERENCENO") or "").lower().startswith("qbo")
+
+
+def _bare(record_id: str, kind: str) -> str:
+    """The record's own id: document flows key the ledger as ``Invoice:17`` / ``ARINVOICE:123``."""
+    return record_id.removeprefix(f"{kind}:")
 
 
 def _qbo_key(record: dict[str, Any]) -> str:

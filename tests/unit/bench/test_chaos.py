@@ -132,3 +132,34 @@ def test_the_corpus_table_is_read_from_the_corpus_module() -> None:
     cases = suites.corpus_cases()
     assert len(cases) >= 40
     assert {c["family"] for c in cases} == {"workbook", "records", "documents", "replies"}
+
+
+def test_document_flows_prefixed_ledger_ids_explain_their_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invoices key the ledger ``Invoice:17`` -> ``ARINVOICE:123``; Intacct's own invoices are not the
+    one-way flow's business; a QuickBooks invoice neither linked nor held is unexplained."""
+    from bench.chaos import books
+
+    db = tmp_path / "state.db"
+    with sqlite3.connect(db) as con:
+        con.execute("create table ledger_links (flow, source_system, source_id, target_system, target_id)")
+        con.execute("insert into ledger_links values ('invoices', 'qbo', 'Invoice:17', 'intacct', 'ARINVOICE:123')")
+        con.execute(
+            "create table ledger_review_items (flow, record_system, record_id, reason_code, candidates, status)"
+        )
+        con.execute("insert into ledger_review_items values ('invoices', 'qbo', 'Invoice:18', 'x', '[]', 'open')")
+    qbo = [{"Id": "17", "DocNumber": "1017"}, {"Id": "18", "DocNumber": "1018"}, {"Id": "19", "DocNumber": "1019"}]
+    intacct = [
+        {"RECORDNO": "123", "RECORDID": "1017", "EXTERNALID": "qbo:Invoice:17"},
+        {"RECORDNO": "124", "RECORDID": "INV-IA-1"},  # entered in Intacct: not the flow's business
+        {"RECORDNO": "125", "RECORDID": "1020", "EXTERNALID": "qbo:Invoice:20"},  # the sync's, not linked
+    ]
+    monkeypatch.setattr(books, "save_snapshot", lambda url, path: {})
+    monkeypatch.setattr(books, "qbo_records", lambda snap, entity: qbo)
+    monkeypatch.setattr(books, "intacct_records", lambda snap, obj: intacct)
+    flow = BenchFlow("qbo_intacct_invoices", "Invoice", "ARINVOICE", "RECORDID", intacct_to_qbo=False)
+    admins = {"qbo": type("A", (), {"url": ""})(), "intacct": type("A", (), {"url": ""})()}
+    state = books.read_end_state(flow, admins, db, tmp_path)
+    assert state.links == {("1017", "1017")}
+    assert state.unexplained == ["QuickBooks Invoice '1019' (Id 19)", "Intacct ARINVOICE 1020"]
