@@ -14,6 +14,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
+from qbo_intacct.operators._dag_args import default_args
+
 
 @dag(
     dag_id="qbo_intacct_healthcheck",
@@ -24,7 +26,7 @@ from airflow.sdk import dag, get_current_context, task
     max_active_runs=1,
     doc_md=__doc__,
     tags=["qbo_intacct", "health"],
-    default_args={"owner": "qbo_intacct", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+    default_args=default_args(),
 )
 def qbo_intacct_healthcheck() -> None:
     @task(pool="qbo_api", retries=0)

@@ -41,33 +41,49 @@ import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from qbo_intacct.reconciliation import tasks as rt
+from qbo_intacct.operators._dag_args import default_args
 from qbo_intacct.reconciliation.checks import CHECKS
+
+# The steps (pandas, openpyxl, the hooks) are imported inside each task: parsing this file stays light.
+DAG_ID = "qbo_intacct_period_end_reconciliation"
 
 TIMEZONE = os.environ.get("QBO_INTACCT_RECONCILIATION_TIMEZONE", "America/Los_Angeles")
 _cron = os.environ.get("QBO_INTACCT_RECONCILIATION_SCHEDULE", "0 6 3 * *").strip()
+#: ``QBO_INTACCT_RECONCILIATION_APPROVAL=true`` puts a human approval before the email (default off).
+APPROVAL = os.environ.get("QBO_INTACCT_RECONCILIATION_APPROVAL", "false").strip().lower() in {"1", "true", "yes"}
 SCHEDULE = None if _cron.lower() in {"", "none"} else CronTriggerTimetable(_cron, timezone=TIMEZONE)
 
 with DAG(
-    dag_id=rt.DAG_ID,
+    dag_id=DAG_ID,
+    description="After each month end, compare both books record by record and mail finance the discrepancy workbook",
     schedule=SCHEDULE,
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
     tags=["qbo_intacct", "reconciliation"],
-    default_args={"owner": "qbo_intacct", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+    default_args=default_args(),
     params={
-        "period": Param("", type="string", description="Month to reconcile, YYYY-MM; empty = the month just closed"),
-        "entities": Param([], type="array", description='Intacct entities, e.g. ["US", "UK"]; empty = all'),
-        "force_resend": Param(False, type="boolean", description="Mail the workbook even if this period's was sent"),
-        "rate_tolerance": Param("0.0001", type="string", description="Exchange rates further apart are listed"),
-        "home_currency": Param("USD", type="string", description="QuickBooks' home currency"),
+        "period": Param(
+            "", type="string", title="Period", description="Month to reconcile, YYYY-MM; empty = the month just closed"
+        ),
+        "entities": Param(
+            [], type="array", title="Entities", description='Intacct entities, e.g. ["US", "UK"]; empty = all'
+        ),
+        "force_resend": Param(
+            False, type="boolean", title="Send again", description="Mail the workbook even if this period's was sent"
+        ),
+        "rate_tolerance": Param(
+            "0.0001", type="string", title="Rate tolerance", description="Exchange rates further apart are listed"
+        ),
+        "home_currency": Param("USD", type="string", title="Home currency", description="QuickBooks' home currency"),
     },
 ) as dag:
 
     @task
     def plan_period() -> dict[str, Any]:
+        from qbo_intacct.reconciliation import tasks as rt
+
         context = get_current_context()
         run_after = context.get("data_interval_end") or context["dag_run"].run_after
         return {**rt.plan(context["params"], run_after, TIMEZONE), "routes": rt.department_routes()}
@@ -75,33 +91,47 @@ with DAG(
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def not_mailed_yet(period: dict[str, Any]) -> bool:
         """A period already mailed is not read again (``force_resend`` reads and mails it anew)."""
+        from qbo_intacct.reconciliation import tasks as rt
+
         return rt.already_sent(period) is None
 
     @task(max_active_tis_per_dagrun=2)
     def read_check(check_name: str, period: dict[str, Any]) -> dict[str, Any]:
+        from qbo_intacct.reconciliation import tasks as rt
+
         return rt.read_check(check_name, period, get_current_context()["run_id"])
 
     @task
     def read_trial_balance(period: dict[str, Any]) -> dict[str, Any]:
+        from qbo_intacct.reconciliation import tasks as rt
+
         return rt.read_trial_balance(period, get_current_context()["run_id"])
 
     @task
     def compare(period: dict[str, Any], reads: list[dict[str, Any]], tb: dict[str, Any]) -> dict[str, Any]:
+        from qbo_intacct.reconciliation import tasks as rt
+
         return rt.compare_all(period, list(reads), get_current_context()["run_id"], tb)
 
     @task
     def build_workbook(period: dict[str, Any], compared: dict[str, Any]) -> dict[str, Any]:
+        from qbo_intacct.reconciliation import tasks as rt
+
         context = get_current_context()
         return rt.build(period, compared, context["run_id"], context["dag_run"].start_date or pendulum.now("UTC"))
 
     @task(retries=1)
     def send_workbook(period: dict[str, Any], built: dict[str, Any]) -> dict[str, Any]:
+        from qbo_intacct.reconciliation import tasks as rt
+
         return rt.send(period, built, get_current_context()["run_id"])
 
     @task(trigger_rule="none_failed")
     def report(
         period: dict[str, Any], compared: dict[str, Any], built: dict[str, Any], sent: dict[str, Any] | None
     ) -> dict[str, Any]:
+        from qbo_intacct.reconciliation import tasks as rt
+
         return rt.summarise(period, compared, built, sent, get_current_context()["run_id"])
 
     period = plan_period()
@@ -112,7 +142,7 @@ with DAG(
     compared = compare(period, reads, tb)
     built = build_workbook(period, compared)
     sent = send_workbook(period, built)
-    if rt.approval_enabled():
+    if APPROVAL:
         from airflow.providers.standard.operators.hitl import ApprovalOperator
 
         approve = ApprovalOperator(

@@ -17,9 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, get_current_context, task
 
 from qbo_intacct.flows.declaration import FlowSpec
+from qbo_intacct.operators._dag_args import default_args, sync_params
 from qbo_intacct.operators.document_dag import _publish_usage, _usage_now, document_schedule
 from qbo_intacct.operators.extract import IntacctExtractOperator, QuickBooksExtractOperator
 from qbo_intacct.operators.load import IntacctFunctionsOperator, QuickBooksUpsertOperator
@@ -38,21 +39,11 @@ def build_bill_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = None) -> DA
         max_active_runs=1,
         doc_md=doc_md,
         tags=["qbo_intacct", "documents", flow],
-        params={
-            "dry_run": Param(
-                False,
-                type="boolean",
-                title="Dry run (plan only)",
-                description="Show what the run would write (staged as plan.parquet); write nothing",
-            ),
-            "full_refresh": Param(
-                False,
-                type="boolean",
-                title="Full refresh",
-                description="Read every bill on both sides, not only those changed",
-            ),
-        },
-        default_args={"owner": "qbo_intacct", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+        params=sync_params(
+            dry_run="Show what the run would write (staged as plan.parquet); write nothing",
+            full_refresh="Read every bill on both sides, not only those changed",
+        ),
+        default_args=default_args(),
     ) as dag:
 
         @task(retries=0)
@@ -170,21 +161,11 @@ def build_bill_payment_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = Non
         max_active_runs=1,
         doc_md=doc_md,
         tags=["qbo_intacct", "documents", flow],
-        params={
-            "dry_run": Param(
-                False,
-                type="boolean",
-                title="Dry run (plan only)",
-                description="Show what the run would apply (staged as plan.parquet); write nothing",
-            ),
-            "full_refresh": Param(
-                False,
-                type="boolean",
-                title="Full refresh",
-                description="Read every bill payment on both sides, not only those changed",
-            ),
-        },
-        default_args={"owner": "qbo_intacct", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+        params=sync_params(
+            dry_run="Show what the run would apply (staged as plan.parquet); write nothing",
+            full_refresh="Read every bill payment on both sides, not only those changed",
+        ),
+        default_args=default_args(),
     ) as dag:
 
         @task(retries=0)

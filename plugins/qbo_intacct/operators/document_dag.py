@@ -22,9 +22,10 @@ import os
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, get_current_context, task
 
 from qbo_intacct.flows.declaration import FlowSpec
+from qbo_intacct.operators._dag_args import default_args, sync_params
 from qbo_intacct.operators.extract import IntacctExtractOperator, QuickBooksExtractOperator
 from qbo_intacct.operators.load import IntacctFunctionsOperator
 from qbo_intacct.operators.sync_dag import _plural, flow_asset
@@ -78,21 +79,11 @@ def build_document_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = None) -
         max_active_runs=1,
         doc_md=doc_md,
         tags=["qbo_intacct", "documents", flow],
-        params={
-            "dry_run": Param(
-                False,
-                type="boolean",
-                title="Dry run (plan only)",
-                description="Show what the run would post (staged as plan.parquet); write nothing",
-            ),
-            "full_refresh": Param(
-                False,
-                type="boolean",
-                title="Full refresh",
-                description="Read every document in QuickBooks, not only those changed",
-            ),
-        },
-        default_args={"owner": "qbo_intacct", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+        params=sync_params(
+            dry_run="Show what the run would post (staged as plan.parquet); write nothing",
+            full_refresh="Read every document in QuickBooks, not only those changed",
+        ),
+        default_args=default_args(),
     ) as dag:
 
         @task(retries=0)

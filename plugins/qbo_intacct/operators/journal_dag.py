@@ -33,8 +33,9 @@ from decimal import Decimal
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, get_current_context, task
 
+from qbo_intacct.operators._dag_args import default_args, sync_params
 from qbo_intacct.operators.extract import IntacctExtractOperator, QuickBooksExtractOperator
 from qbo_intacct.operators.load import IntacctUpsertOperator
 
@@ -557,21 +558,11 @@ def build_journal_dag(*, doc_md: str, start_date: Any = None) -> DAG:
         max_active_runs=1,
         doc_md=doc_md,
         tags=["qbo_intacct", "general_ledger", FLOW],
-        params={
-            "dry_run": Param(
-                False,
-                type="boolean",
-                title="Dry run (plan only)",
-                description="Stage the batches the run would post (journal_plan.parquet); post nothing",
-            ),
-            "full_refresh": Param(
-                False,
-                type="boolean",
-                title="Full refresh",
-                description="Read every journal entry, not only those changed since the last run",
-            ),
-        },
-        default_args={"owner": "qbo_intacct", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+        params=sync_params(
+            dry_run="Stage the batches the run would post (journal_plan.parquet); post nothing",
+            full_refresh="Read every journal entry, not only those changed since the last run",
+        ),
+        default_args=default_args(),
     ) as dag:
 
         @task(retries=0)

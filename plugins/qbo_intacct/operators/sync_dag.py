@@ -32,9 +32,10 @@ import os
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, get_current_context, task
 
 from qbo_intacct.flows.declaration import FlowSpec
+from qbo_intacct.operators._dag_args import default_args, sync_params
 from qbo_intacct.operators.extract import IntacctExtractOperator, QuickBooksExtractOperator
 from qbo_intacct.operators.load import IntacctUpsertOperator, QuickBooksUpsertOperator
 
@@ -71,22 +72,12 @@ def build_sync_dag(spec: FlowSpec, *, doc_md: str, start_date: Any = None, tags:
         max_active_runs=1,
         doc_md=doc_md,
         tags=tags or ["qbo_intacct", "master_data", flow],
-        params={
-            "dry_run": Param(
-                False,
-                type="boolean",
-                title="Dry run (plan only)",
-                description="Show every create and update the run would make (staged as plan.parquet) and write "
-                "nothing to either system",
-            ),
-            "full_refresh": Param(
-                False,
-                type="boolean",
-                title="Full refresh",
-                description=f"Read every {spec.noun} in both systems, not only those changed since the last run",
-            ),
-        },
-        default_args={"owner": "qbo_intacct", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+        params=sync_params(
+            dry_run="Show every create and update the run would make (staged as plan.parquet) and write "
+            "nothing to either system",
+            full_refresh=f"Read every {spec.noun} in both systems, not only those changed since the last run",
+        ),
+        default_args=default_args(),
     ) as dag:
 
         @task(retries=0)

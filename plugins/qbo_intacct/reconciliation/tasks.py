@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import logging
-import os
 import smtplib
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -597,8 +596,3 @@ def summarise(
     }
     path = write_summary(DAG_ID, run_id, text, data)
     return {"summary_path": path, **data["summary"]}
-
-
-def approval_enabled() -> bool:
-    """``QBO_INTACCT_RECONCILIATION_APPROVAL=true`` puts a human approval before the email (default off)."""
-    return os.environ.get("QBO_INTACCT_RECONCILIATION_APPROVAL", "false").strip().lower() in {"1", "true", "yes"}
