@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Sandbox, environ
+from conftest import Sandbox, environ, private_token_store
 
 QBO = "AIRFLOW_CONN_QUICKBOOKS_DEFAULT"
 STATE = "AIRFLOW_CONN_QBO_INTACCT_STATE"  # broken as the QuickBooks check meets it
@@ -127,19 +127,23 @@ def test_each_setup_failure_is_explained_in_plain_words(
     from qbo_intacct.health import HealthCheckError, check_intacct, check_quickbooks
 
     variable, change, problem, action = CASES[case]
-    original = json.loads(os.environ[variable])
+    # A refresh-token chain and ledger of this test's own: the session's bootstrap token may have
+    # been spent by whatever ran before on this worker, which would answer invalid_grant instead.
+    env = private_token_store(sandboxes, tmp_path / "s.db")
+    session_value = os.environ[variable]
+    original = json.loads(env.get(variable) or session_value)
     broken = json.loads(json.dumps(original))
-    env = {"AIRFLOW_CONN_QBO_INTACCT_STATE": json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "s.db")})}
     if change is not None:
         change(broken)
         env[variable] = json.dumps(broken)
     else:
+        env.pop(variable, None)
         os.environ.pop(variable)
     try:
         with environ(env), pytest.raises(HealthCheckError) as failed:
             (check_quickbooks if variable in (QBO, STATE) else check_intacct)()
     finally:
-        os.environ[variable] = json.dumps(original)
+        os.environ[variable] = session_value
     message = str(failed.value)
     quickbooks = variable in (QBO, STATE)
     system = "QuickBooks connection 'quickbooks_default'" if quickbooks else "Intacct connection 'intacct_default'"

@@ -127,11 +127,10 @@ def qbo_row(check: Check, record: Mapping[str, Any], route: Callable[[str], str]
 
 def read_qbo(hook: Any, check: Check, period: Period, route: Callable[[str], str]) -> pd.DataFrame:
     """The period's QuickBooks documents of ``check`` and older ones still open at its end."""
-    start, end = period.start.isoformat(), period.end.isoformat()
-    wheres = [f"TxnDate >= '{start}' AND TxnDate <= '{end}'"]
+    wheres = [f"TxnDate >= '{period.start.isoformat()}' AND TxnDate <= '{period.end.isoformat()}'"]
     if check.kind == "document":
-        balance = "RemainingCredit" if check.qbo_entity == "CreditMemo" else "Balance"
-        wheres.append(f"TxnDate < '{start}' AND {balance} > '0'")
+        open_ = "RemainingCredit > '0'" if check.qbo_entity == "CreditMemo" else "Balance > '0'"
+        wheres.append(f"TxnDate < '{period.start.isoformat()}' AND " + open_)
     rows = [qbo_row(check, r, route) for where in wheres for r in hook.iter_query(check.qbo_entity, where)]
     log.info("%s: read %d QuickBooks %s records", check.title, len(rows), check.qbo_entity)
     return records_frame(rows)

@@ -9,7 +9,6 @@ discrepancies; ``build`` writes the workbook; ``send`` mails it once per period 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 import smtplib
 import tempfile
@@ -429,44 +428,54 @@ def subject(p: Mapping[str, Any], compared: Mapping[str, Any]) -> str:
 def html_body(
     p: Mapping[str, Any], summary: Sequence[Mapping[str, Any]], discrepancies: Sequence[Mapping[str, Any]], held: int
 ) -> str:
-    """Pass/fail per check and the largest differences; everything from the APIs escaped."""
-    e = html.escape
+    """Pass/fail per check and the largest differences. Built as an element tree (ElementTree escapes
+    every text), never by pasting API text into markup."""
+    from xml.etree import ElementTree as ET
+
     checks: dict[str, bool] = {}
     for s in summary:
         checks[s["check"]] = checks.get(s["check"], True) and s["status"] == "Pass"
-    rows = "".join(
-        f"<tr><td>{e(name)}</td><td style='color:{'#006100' if ok else '#9c0006'}'>{'Pass' if ok else 'Fail'}</td></tr>"
-        for name, ok in checks.items()
-    )
     with_amount = [d for d in discrepancies if isinstance(d.get("difference"), Decimal) and d["type"] != cmp.CURRENCY]
     largest = sorted(with_amount, key=lambda d: abs(d["difference"]), reverse=True)[:LARGEST]
-    top = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{e(str(v))}</td>"
-            for v in (
+
+    root = ET.Element("div")
+    intro = ET.SubElement(root, "p")
+    intro.text = "Period-end reconciliation of QuickBooks Online and Sage Intacct for "
+    ET.SubElement(intro, "b").text = str(p["label"])
+    scope = f" ({', '.join(p['entities'])})" if p["entities"] else ""
+    intro[-1].tail = f"{scope}. The workbook is attached."
+
+    def table(header: Sequence[str]) -> ET.Element:
+        element = ET.SubElement(root, "table", border="1", cellpadding="4")
+        row = ET.SubElement(element, "tr")
+        for title in header:
+            ET.SubElement(row, "th").text = title
+        return element
+
+    results = table(["Check", "Result"])
+    for name, ok in checks.items():
+        row = ET.SubElement(results, "tr")
+        ET.SubElement(row, "td").text = str(name)
+        cell = ET.SubElement(row, "td", style=f"color:{'#006100' if ok else '#9c0006'}")
+        cell.text = "Pass" if ok else "Fail"
+    if largest:
+        ET.SubElement(root, "p").text = "The largest differences:"
+        top = table(["Kind", "Check", "Number", "Customer or vendor", "Difference"])
+        for d in largest:
+            row = ET.SubElement(top, "tr")
+            for value in (
                 d["type"],
                 d["check"],
                 d["qbo_number"] or d["intacct_number"],
                 d["qbo_party"] or d["intacct_party"],
                 f"{d['currency']} {d['difference']:,.2f}",
-            )
-        )
-        + "</tr>"
-        for d in largest
-    )
-    return (
-        f"<p>Period-end reconciliation of QuickBooks Online and Sage Intacct for <b>{e(p['label'])}</b>"
-        f"{' (' + e(', '.join(p['entities'])) + ')' if p['entities'] else ''}. The workbook is attached.</p>"
-        f"<table border='1' cellpadding='4'><tr><th>Check</th><th>Result</th></tr>{rows}</table>"
-        + (
-            "<p>The largest differences:</p><table border='1' cellpadding='4'><tr><th>Kind</th><th>Check</th>"
-            f"<th>Number</th><th>Customer or vendor</th><th>Difference</th></tr>{top}</table>"
-            if top
-            else "<p>No document differs.</p>"
-        )
-        + f"<p>{len(discrepancies)} rows to work through in the workbook; {held} items held for review.</p>"
-    )
+            ):
+                ET.SubElement(row, "td").text = str(value)
+    else:
+        ET.SubElement(root, "p").text = "No document differs."
+    tally = f"{len(discrepancies)} rows to work through in the workbook; {held} items held for review."
+    ET.SubElement(root, "p").text = tally
+    return ET.tostring(root, encoding="unicode", method="html")
 
 
 # --- the email --------------------------------------------------------------------------------

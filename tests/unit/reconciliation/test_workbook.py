@@ -65,7 +65,11 @@ def test_api_text_is_literal_and_amounts_exact(tmp_path: Path) -> None:
 
 def test_the_mail_body_escapes_what_the_apis_hold() -> None:
     body = html_body({"label": "2026-10", "entities": []}, [SUMMARY], [ROW], 2)
-    assert NAME not in body
-    assert "=HYPERLINK(&quot;http://x&quot;,&quot;y&quot;)" in body
+    assert f"<td>{NAME}</td>" in body  # text in a cell (quotes need no escaping there), never markup
+    hostile = html_body(
+        {"label": "2026-10", "entities": []}, [SUMMARY], [{**ROW, "qbo_party": "<script>x</script>"}], 2
+    )
+    assert "<script>" not in hostile
+    assert "&lt;script&gt;x&lt;/script&gt;" in hostile
     assert "Fail" in body
     assert "2 items held for review" in body
