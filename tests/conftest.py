@@ -229,17 +229,3 @@ def airflow_cli_env(**overrides: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "plugins"), env.get("PYTHONPATH", "")])
     env.update(overrides)
     return env
-
-
-#: Modules whose one story takes minutes: they start first, so that under ``--dist loadscope`` the
-#: other worker works through the short modules meanwhile instead of one worker finishing the suite
-#: alone on the demo (measured: 250 s for the demo module, 13 min for the suite on two workers).
-LONG_MODULES = ("tests/test_demo.py", "tests/test_make_airflow.py", "tests/dags/test_invoices_dag.py")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        path = item.nodeid.split("::", 1)[0]
-        return LONG_MODULES.index(path) if path in LONG_MODULES else len(LONG_MODULES)
-
-    items.sort(key=rank)  # stable: the order within each module, and of the others, is kept
