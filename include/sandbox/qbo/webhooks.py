@@ -99,7 +99,10 @@ class WebhookSender:
             self.settings = settings
             # only changes made from now on are sent (MetaData times have whole seconds)
             self._watermark = self.runtime.clock.now().replace(microsecond=0)
-            self._sent.clear()
+            # What already changed in this (whole) second counts as sent: a reconfigure right after a
+            # delivery must not send that change again with the next one.
+            self._sent = set()
+            self._scan()
             self.deliveries.clear()
 
     def poke(self) -> None:
